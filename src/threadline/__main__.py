@@ -1,0 +1,3 @@
+from threadline.cli.app import main
+
+main()

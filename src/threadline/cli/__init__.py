@@ -1,0 +1,1 @@
+"""The `threadline` command: thin Typer verbs over the stage functions."""

@@ -1,0 +1,50 @@
+"""The root of the `threadline` command."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from threadline import __version__
+from threadline.cli import agencies, audit, demo, init, synth, users
+from threadline.cli.common import DbOption, HomeOption, RootOptions, ThreadlineGroup
+
+app = typer.Typer(
+    cls=ThreadlineGroup,
+    name="threadline",
+    help="Threadline: from a seized distributor's records to tracked referrals for police in every country.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"threadline {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    home: HomeOption = None,
+    db: DbOption = None,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")
+    ] = False,
+) -> None:
+    ctx.obj = RootOptions(home=home, db=db)
+
+
+app.command("init", help="Create or upgrade the store and the default agency directory.")(init.init)
+app.command("synth", help="Write a synthetic seizure with ground truth (invented people, benign images).")(synth.synth)
+app.command("demo", help="Generate a synthetic seizure, run every stage built so far, and show the result.")(demo.demo)
+app.add_typer(agencies.app, name="agencies", help="The agency directory: list and import agencies.")
+app.add_typer(users.app, name="users", help="Users: add, list and disable.")
+app.add_typer(audit.app, name="audit", help="The audit trail: verify the hash chain and read events.")
+
+
+def main() -> None:
+    app()

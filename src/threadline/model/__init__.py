@@ -1,0 +1,35 @@
+"""One data model for every stage: SQLAlchemy 2 typed ORM, migrated with Alembic.
+
+Each module holds one area of the schema. Later stages add theirs here (resolve: Subject, SubjectMember,
+Judgement, Identifier; media: MediaItem, HashSet, KnownHash, MediaVerdict; locate/rank: JurisdictionClaim,
+RiskAssessment; refer/track: Lead, LeadEvent, ReferralPackage), import them below and add a migration.
+"""
+
+from threadline.model.audit import AuditEvent, AuditHead
+from threadline.model.base import Base, utcnow
+from threadline.model.directory import AGENCY_KINDS, ROLES, Agency, User
+from threadline.model.seizure import (
+    RECORD_TYPES,
+    Operation,
+    QuarantinedRow,
+    Seizure,
+    SourceFile,
+    SourceRecord,
+)
+
+__all__ = [
+    "AGENCY_KINDS",
+    "RECORD_TYPES",
+    "ROLES",
+    "Agency",
+    "AuditEvent",
+    "AuditHead",
+    "Base",
+    "Operation",
+    "QuarantinedRow",
+    "Seizure",
+    "SourceFile",
+    "SourceRecord",
+    "User",
+    "utcnow",
+]
