@@ -137,7 +137,15 @@ def test_hash_is_independent_of_key_order() -> None:
     from datetime import UTC, datetime
 
     at = datetime(2020, 1, 2, 3, 4, 5, 6, tzinfo=UTC)
-    common = {"seq": 1, "at": at, "actor": "a", "agency_id": None, "action": "x", "object_type": None, "object_id": None}
+    common = {
+        "seq": 1,
+        "at": at,
+        "actor": "a",
+        "agency_id": None,
+        "action": "x",
+        "object_type": None,
+        "object_id": None,
+    }
     one = audit.event_hash(**common, details={"a": 1, "b": 2}, prev_hash=audit.GENESIS)  # type: ignore[arg-type]
     two = audit.event_hash(**common, details={"b": 2, "a": 1}, prev_hash=audit.GENESIS)  # type: ignore[arg-type]
     three = audit.event_hash(**common, details={"a": 1, "b": 3}, prev_hash=audit.GENESIS)  # type: ignore[arg-type]

@@ -45,7 +45,9 @@ def test_init_with_db_on_the_verb_and_before_it(db_url: str, tmp_path: Path) -> 
 
 def test_users_and_audit_round_trip(db_url: str) -> None:
     db = ["--db", db_url]
-    code, out, err = invoke("users", "add", "erin", "-a", "NL", "-r", "coordinator", "--password", "a good passphrase", *db)
+    code, out, err = invoke(
+        "users", "add", "erin", "-a", "NL", "-r", "coordinator", "--password", "a good passphrase", *db
+    )
     assert code == 0, err
     code, out, _ = invoke("users", "list", "--json", *db)
     assert [u["username"] for u in json.loads(out)] == ["erin"]
@@ -74,7 +76,9 @@ def test_user_error_is_one_line_and_exit_1(db_url: str, tmp_path: Path) -> None:
     assert err.strip() == f"error: {bad}:3: unknown country 'Atlantis': use an ISO 3166-1 code such as FR or FRA"
     code, out, _ = invoke("agencies", "list", "--country", "DE", "--json", "--db", db_url)
     assert [a["code"] for a in json.loads(out)] == ["DE"]  # nothing half-imported
-    code, _, err = invoke("users", "add", "gina", "-a", "XX", "-r", "analyst", "--password", "a good passphrase", "--db", db_url)
+    code, _, err = invoke(
+        "users", "add", "gina", "-a", "XX", "-r", "analyst", "--password", "a good passphrase", "--db", db_url
+    )
     assert code == 1 and err.count("\n") == 1 and "unknown" in err
 
 
@@ -129,9 +133,7 @@ def test_demo_runs_as_a_real_process(tmp_path: Path) -> None:
     assert "Stages that ran: synth, init" in done.stdout
     assert "Audit chain" in done.stdout and "OK" in done.stdout
     assert (tmp_path / "home" / "threadline.db").exists()
-    again = subprocess.run(
-        [*command, "--json"], env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path
-    )
+    again = subprocess.run([*command, "--json"], env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert again.returncode == 0, again.stderr
     result = json.loads(again.stdout)
     assert result["audit_chain_ok"] is True and result["agencies"] == 249

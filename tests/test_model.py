@@ -34,7 +34,9 @@ def test_seizure_provenance_round_trip(store: Store) -> None:
                 fields={"given_name": "Jürgen", "family_name": "Straße", "phone": ["+7495123"]},
             )
         )
-        session.add(QuarantinedRow(source_file_id=source.id, row=3, locator="3", raw_text="a;b", reason="2 of 9 fields"))
+        session.add(
+            QuarantinedRow(source_file_id=source.id, row=3, locator="3", raw_text="a;b", reason="2 of 9 fields")
+        )
     with store.session() as session:
         record = session.scalars(select(SourceRecord)).one()
         assert record.raw["Телефон"] == "+7 495 123"
@@ -83,5 +85,7 @@ def test_source_record_locator_is_unique_per_file(store: Store) -> None:
         session.add_all([op, seizure, source])
         session.flush()
         for _ in range(2):
-            session.add(SourceRecord(source_file_id=source.id, row=2, locator="2", record_type="customer", raw={}, fields={}))
+            session.add(
+                SourceRecord(source_file_id=source.id, row=2, locator="2", record_type="customer", raw={}, fields={})
+            )
         session.flush()

@@ -21,7 +21,9 @@ def directory(store: Store) -> Store:
 
 def test_add_user_hashes_password_with_argon2(directory: Store) -> None:
     with directory.session() as session:
-        add_user(session, username="Alice", agency="FR", roles=["investigator", "analyst"], password=PASSWORD, actor="t")
+        add_user(
+            session, username="Alice", agency="FR", roles=["investigator", "analyst"], password=PASSWORD, actor="t"
+        )
     with directory.session() as session:
         user = session.scalars(select(User)).one()
         assert user.username == "alice"
@@ -45,7 +47,9 @@ def test_add_user_hashes_password_with_argon2(directory: Store) -> None:
         ({"username": "bad name!"}, InputError, "invalid username"),
     ],
 )
-def test_bad_input_is_refused(directory: Store, kwargs: dict[str, object], error: type[Exception], message: str) -> None:
+def test_bad_input_is_refused(
+    directory: Store, kwargs: dict[str, object], error: type[Exception], message: str
+) -> None:
     args: dict[str, object] = {"username": "bob", "agency": "DE", "roles": ["analyst"], "password": PASSWORD}
     args.update(kwargs)
     with pytest.raises(error, match=message), directory.session() as session:

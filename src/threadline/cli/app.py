@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from threadline import __version__
-from threadline.cli import agencies, audit, demo, init, synth, users
+from threadline.cli import agencies, audit, demo, export, ingest, init, run, synth, users
 from threadline.cli.common import DbOption, HomeOption, RootOptions, ThreadlineGroup
 
 app = typer.Typer(
@@ -41,6 +41,12 @@ def root(
 app.command("init", help="Create or upgrade the store and the default agency directory.")(init.init)
 app.command("synth", help="Write a synthetic seizure with ground truth (invented people, benign images).")(synth.synth)
 app.command("demo", help="Generate a synthetic seizure, run every stage built so far, and show the result.")(demo.demo)
+app.command("ingest", help="Read a seizure folder into records with provenance; bad rows are quarantined.")(
+    ingest.ingest
+)
+app.command("run", help="Run every stage built so far on a seizure folder.")(run.run)
+app.add_typer(ingest.quarantine_app, name="quarantine", help="Rows that could not be read: list and show.")
+app.add_typer(export.app, name="export", help="Export records (and later subjects, leads, media) as CSV or JSON.")
 app.add_typer(agencies.app, name="agencies", help="The agency directory: list and import agencies.")
 app.add_typer(users.app, name="users", help="Users: add, list and disable.")
 app.add_typer(audit.app, name="audit", help="The audit trail: verify the hash chain and read events.")

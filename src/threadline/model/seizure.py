@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from threadline.model.base import Base, JSONType, UTCDateTime, utcnow
@@ -33,6 +33,7 @@ class Seizure(Base):
     """One delivery of seized material (a directory or archive), ingested as a unit."""
 
     __tablename__ = "seizure"
+    __table_args__ = (UniqueConstraint("operation_id", "source_path", name="uq_seizure_operation_source"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     operation_id: Mapped[int] = mapped_column(ForeignKey("operation.id"), index=True)
@@ -48,23 +49,35 @@ class Seizure(Base):
 
 
 class SourceFile(Base):
-    """A file inside a seizure, fingerprinted so anyone can check the evidence is the same file."""
+    """One version of a file inside a seizure, fingerprinted so anyone can check the evidence is the same file.
+
+    The same path with different bytes is a new version; the same bytes again add nothing. `checkpoint_row`
+    is the last row whose records are committed, so an interrupted ingest resumes exactly there."""
 
     __tablename__ = "source_file"
-    __table_args__ = (UniqueConstraint("seizure_id", "path", name="uq_source_file_seizure_path"),)
+    __table_args__ = (UniqueConstraint("seizure_id", "path", "sha256", name="uq_source_file_seizure_path_sha256"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     seizure_id: Mapped[int] = mapped_column(ForeignKey("seizure.id"))
+    # Path inside the seizure; entries of an archive read in place are "archive.zip!inner/file.csv".
     path: Mapped[str] = mapped_column(Text)
+    version: Mapped[int] = mapped_column(Integer, default=1)
     sha256: Mapped[str] = mapped_column(String(64), index=True)
     size: Mapped[int] = mapped_column(BigInteger)
     format: Mapped[str | None] = mapped_column(String(40))
     encoding: Mapped[str | None] = mapped_column(String(40))
+    delimiter: Mapped[str | None] = mapped_column(String(4))
     record_type: Mapped[str | None] = mapped_column(String(20))
+    # pending | ingesting | done | duplicate | skipped | failed
     status: Mapped[str] = mapped_column(String(20), default="pending")
+    status_reason: Mapped[str | None] = mapped_column(Text)
+    duplicate_of_id: Mapped[int | None] = mapped_column(ForeignKey("source_file.id"))
+    checkpoint_row: Mapped[int] = mapped_column(Integer, default=0)
     rows_read: Mapped[int] = mapped_column(Integer, default=0)
+    records: Mapped[int] = mapped_column(Integer, default=0)
     rows_quarantined: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     seizure: Mapped[Seizure] = relationship(back_populates="files")
 
@@ -88,6 +101,25 @@ class SourceRecord(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     source_file: Mapped[SourceFile] = relationship()
+    identifiers: Mapped[list[Identifier]] = relationship(back_populates="record")
+
+
+IDENTIFIER_KINDS = ("email", "phone", "username", "ip", "national_id")
+
+
+class Identifier(Base):
+    """A normalised identifier (canonical e-mail, E.164 phone, username, IP, national id) of a record,
+    indexed so every record sharing it is one lookup away."""
+
+    __tablename__ = "identifier"
+    __table_args__ = (Index("ix_identifier_kind_value", "kind", "value"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    record_id: Mapped[int] = mapped_column(ForeignKey("source_record.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    value: Mapped[str] = mapped_column(String(320))
+
+    record: Mapped[SourceRecord] = relationship(back_populates="identifiers")
 
 
 class QuarantinedRow(Base):

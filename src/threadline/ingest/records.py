@@ -1,0 +1,199 @@
+"""From verbatim values to canonical, normalised fields and indexed identifiers.
+
+The verbatim row is stored untouched beside what is built here; normalisation only adds matching forms."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Any
+
+from threadline.ingest import normalise as norm
+
+_SPLIT_MULTI = re.compile(r"\s*[;,]\s*|\s+/\s+|\s*\n\s*")
+_SPACES = re.compile(r"\s+")
+_TEXT_FIELDS = ("street", "city", "region", "occupation", "organisation", "counterparty", "record_id")
+
+
+def clean(text: str) -> str:
+    return _SPACES.sub(" ", text).strip()
+
+
+def _values(value: Any) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, list | tuple):
+        return [clean(str(v)) for v in value if v is not None and clean(str(v))]
+    text = clean(str(value))
+    return [text] if text else []
+
+
+def _split(values: Iterable[str]) -> list[str]:
+    out: list[str] = []
+    for value in values:
+        out.extend(p for p in _SPLIT_MULTI.split(value) if p)
+    return out
+
+
+def _unique(values: Iterable[str]) -> list[str]:
+    return list(dict.fromkeys(values))
+
+
+def build_fields(
+    values: dict[str, Any],
+    *,
+    default_country: str | None = None,
+    date_orders: dict[str, str | None] | None = None,
+) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+    """Canonical fields and (kind, value) identifiers for one record.
+
+    `values` maps canonical field names to a verbatim string or a list of them (several source columns)."""
+    fields: dict[str, Any] = {}
+    flags: list[str] = []
+    identifiers: list[tuple[str, str]] = []
+    orders = date_orders or {}
+
+    country_raw = _values(values.get("country"))
+    country = None
+    for raw in country_raw:
+        country = norm.normalise_country(raw)
+        if country:
+            break
+    if country_raw:
+        fields["country_raw"] = country_raw[0]
+        if country:
+            fields["country"] = country
+        else:
+            flags.append("country_unknown")
+    region_for_phones = country or default_country
+
+    for name in _TEXT_FIELDS:
+        texts = _values(values.get(name))
+        if texts:
+            fields[name] = texts[0] if len(texts) == 1 else "; ".join(texts)
+
+    given = _values(values.get("given_name"))
+    family = _values(values.get("family_name"))
+    full = _values(values.get("full_name"))
+    if given:
+        fields["given_name"] = " ".join(given)
+    if family:
+        fields["family_name"] = " ".join(family)
+    if full:
+        fields["full_name"] = full[0]
+        if not given and not family:
+            split_given, split_family = norm.split_full_name(full[0])
+            if split_given:
+                fields["given_name"] = split_given
+            if split_family:
+                fields["family_name"] = split_family
+    elif given or family:
+        fields["full_name"] = " ".join(p for p in (fields.get("given_name"), fields.get("family_name")) if p)
+    for part in ("given_name", "family_name", "full_name"):
+        if part in fields:
+            key = norm.name_key(fields[part])
+            if key:
+                fields[f"{part}_key"] = key
+
+    aliases = _unique(_split(_values(values.get("aliases"))))
+    if aliases:
+        fields["aliases"] = aliases
+        fields["aliases_key"] = _unique(k for k in (norm.name_key(a) for a in aliases) if k)
+
+    for name in ("date_of_birth", "date"):
+        texts = _values(values.get(name))
+        if not texts:
+            continue
+        parsed = norm.parse_date(texts[0], orders.get(name))
+        if parsed is None:
+            fields[f"{name}_raw"] = texts[0]
+            flags.append(f"{name}_unparsed")
+            continue
+        fields[name] = parsed.iso
+        if parsed.precision != "day":
+            flags.append(f"{name}_{parsed.precision}_only")
+        if parsed.ambiguous:
+            flags.append(f"{name}_ambiguous")
+
+    emails: list[str] = []
+    canonical: list[str] = []
+    for text in _split(_values(values.get("email"))):
+        email = norm.normalise_email(text)
+        if email is None:
+            continue
+        if not email.valid:
+            fields.setdefault("email_invalid", []).append(text)
+            continue
+        emails.append(email.value)
+        canonical.append(email.canonical)
+    if emails:
+        fields["email"] = _unique(emails)
+        fields["email_canonical"] = _unique(canonical)
+        identifiers.extend(("email", c) for c in fields["email_canonical"])
+
+    phones: list[str] = []
+    for text in _split(_values(values.get("phone"))):
+        phone = norm.normalise_phone(text, region_for_phones)
+        if phone is None:
+            continue
+        if phone.e164 and phone.valid:
+            phones.append(phone.e164)
+        else:
+            fields.setdefault("phone_invalid", []).append(text)
+    if phones:
+        fields["phone"] = _unique(phones)
+        identifiers.extend(("phone", p) for p in fields["phone"])
+
+    postal = _values(values.get("postal_code"))
+    if postal:
+        code = norm.normalise_postal_code(postal[0], country or default_country)
+        if code is not None:
+            fields["postal_code"] = code.value
+            if code.valid_for_country is False:
+                flags.append("postal_code_unusual_for_country")
+
+    ips: list[str] = []
+    for text in _split(_values(values.get("ip"))):
+        ip = norm.normalise_ip(text)
+        if ip is None:
+            fields.setdefault("ip_invalid", []).append(text)
+            continue
+        ips.append(ip.value)
+        if not ip.public:
+            fields.setdefault("ip_flags", {})[ip.value] = list(ip.flags)
+    if ips:
+        fields["ip"] = _unique(ips)
+        identifiers.extend(("ip", v) for v in fields["ip"])
+
+    usernames = [u for u in (norm.normalise_username(t) for t in _values(values.get("username"))) if u]
+    if usernames:
+        fields["username"] = usernames[0]
+        identifiers.extend(("username", u) for u in _unique(usernames))
+    national = [n for n in (norm.normalise_national_id(t) for t in _values(values.get("national_id"))) if n]
+    if national:
+        fields["national_id"] = national[0]
+        identifiers.extend(("national_id", n) for n in _unique(national))
+
+    amounts = _values(values.get("amount"))
+    if amounts:
+        amount = norm.normalise_amount(amounts[0])
+        if amount is None:
+            fields["amount_raw"] = amounts[0]
+            flags.append("amount_unparsed")
+        else:
+            fields["amount"] = str(amount)
+    currencies = _values(values.get("currency"))
+    if currencies:
+        currency = norm.normalise_currency(currencies[0])
+        if currency:
+            fields["currency"] = currency
+        else:
+            fields["currency_raw"] = currencies[0]
+    elif amounts:
+        currency = norm.normalise_currency(amounts[0])
+        if currency:
+            fields["currency"] = currency
+
+    if flags:
+        fields["flags"] = flags
+    return fields, identifiers
