@@ -130,7 +130,7 @@ def test_demo_runs_as_a_real_process(tmp_path: Path) -> None:
     command = [*_threadline_command(), "demo", "--people", "80", "--no-serve"]
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
-    assert "Stages that ran: synth, init" in done.stdout
+    assert "Stages that ran: synth, init, ingest" in done.stdout
     assert "Audit chain" in done.stdout and "OK" in done.stdout
     assert (tmp_path / "home" / "threadline.db").exists()
     again = subprocess.run([*command, "--json"], env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path)
@@ -138,3 +138,39 @@ def test_demo_runs_as_a_real_process(tmp_path: Path) -> None:
     result = json.loads(again.stdout)
     assert result["audit_chain_ok"] is True and result["agencies"] == 249
     assert result["synth"]["people"] == 80
+    assert result["ingest"]["records"] > 80 and result["ingest"]["unchanged"] > 0  # the rerun added nothing
+
+
+def test_ingest_quarantine_and_export_through_the_cli(db_url: str, tmp_path: Path) -> None:
+    folder = tmp_path / "seizure"
+    folder.mkdir()
+    (folder / "customers.csv").write_text(
+        "id,first name,last name,e-mail\n1,Ann,Example,ann@example.com\n2,broken\n3,Bo,Sample,bo@example.com\n",
+        encoding="utf-8",
+    )
+    code, out, err = invoke("ingest", str(folder), "--db", db_url, "--home", str(tmp_path / "h"), "--json")
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["totals"]["records"] == 2 and report["totals"]["quarantined"] == 1
+    code, out, _ = invoke("quarantine", "list", "--db", db_url, "--json")
+    (row,) = json.loads(out)
+    assert row["file"] == "customers.csv" and row["locator"] == "3" and "2 fields" in row["reason"]
+    code, out, _ = invoke("quarantine", "show", str(row["id"]), "--db", db_url, "--json")
+    assert json.loads(out)["raw_text"] == "2,broken\n"
+    assert invoke("quarantine", "show", "999", "--db", db_url)[0] == 1
+    target = tmp_path / "records.csv"
+    code, out, _ = invoke("export", "records", "--format", "csv", "-o", str(target), "--db", db_url)
+    assert code == 0
+    lines = target.read_text(encoding="utf-8").splitlines()
+    assert lines[0].startswith("source_record_id,record_type,source_file,source_row")
+    assert len(lines) == 3 and "ann@example.com" in lines[1]
+    code, _, _ = invoke("export", "records", "--format", "json", "-o", str(tmp_path / "r.json"), "--db", db_url)
+    exported = json.loads((tmp_path / "r.json").read_text(encoding="utf-8"))
+    assert [r["given_name"] for r in exported] == ["Ann", "Bo"]
+    code, out, _ = invoke("run", str(folder), "--db", db_url, "--home", str(tmp_path / "h"), "--json")
+    assert code == 0 and json.loads(out)["ingest"]["totals"]["unchanged"] == 1
+
+
+def test_ingest_missing_folder_is_exit_1(tmp_path: Path) -> None:
+    code, _, err = invoke("ingest", str(tmp_path / "nope"), "--home", str(tmp_path / "h"))
+    assert code == 1 and err.startswith("error: ") and "folder not found" in err

@@ -267,3 +267,28 @@ def test_bad_mapping_files(store: Store, seizure: Path, tmp_path: Path, text: st
 def test_missing_folder_is_a_clear_error(store: Store, tmp_path: Path) -> None:
     with pytest.raises(InputError, match="folder not found"):
         _run(store, tmp_path / "nope")
+
+
+def test_synthetic_seizure_matches_its_ground_truth(store: Store, tmp_path: Path) -> None:
+    import csv
+    from collections import Counter
+
+    from threadline.synth import generate
+
+    out = tmp_path / "synth"
+    generate(out, people=150, seed=11, countries=20, media=12)
+    report = _run(store, out / "seizure")
+    files = {f.path: f for f in report.files}
+    with (out / "truth" / "records.csv").open(encoding="utf-8") as handle:
+        truth = list(csv.DictReader(handle))
+    rows = Counter(t["file"] for t in truth)
+    broken = Counter(t["file"] for t in truth if t["malformed"] == "1" and t["damage"] == "column_count")
+    for name, count in rows.items():
+        f = files[name]
+        assert f.status == "ingested", name
+        assert f.rows == count, name  # every unit in the truth was read: a record or a quarantined row
+        if f.format == "delimited":  # a row with the wrong number of fields never becomes a record
+            assert f.quarantined >= broken[name], name
+        assert f.quarantined <= sum(1 for t in truth if t["file"] == name and t["malformed"] == "1"), name
+    media = [f for f in report.files if f.path.startswith("media/")]
+    assert media and all(f.status == "skipped" and f.format == "media" for f in media)

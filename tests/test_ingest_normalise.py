@@ -350,6 +350,11 @@ def test_date_order_vote_conflict_and_no_evidence() -> None:
         vote.observe(text)
     assert vote.decide() == ("DMY", True)
 
+    clear = DateOrderVote()  # a few swapped values do not make a clear column ambiguous
+    for text in [f"{day}/03/1980" for day in range(13, 32)] + ["03/13/1980"]:
+        clear.observe(text)
+    assert clear.decide() == ("DMY", False)
+
     tie = DateOrderVote()
     for text in ["25/12/1980", "12/25/1980"]:
         tie.observe(text)

@@ -12,6 +12,7 @@ from rich.table import Table
 from sqlalchemy import func, select
 
 from threadline.cli.common import DbOption, HomeOption, JsonOption, actor, console, print_json, store_from
+from threadline.cli.ingest import run_ingest
 from threadline.cli.synth import run_synth
 from threadline.core import audit
 from threadline.core.db import redact
@@ -22,7 +23,7 @@ from threadline.model import Agency, AuditEvent
 PIPELINE = [
     ("synth", True),
     ("init", True),
-    ("ingest", False),
+    ("ingest", True),
     ("media", False),
     ("resolve", False),
     ("locate", False),
@@ -59,6 +60,8 @@ def demo(
     with store.session() as session:
         seed_national_agencies(session, actor=actor())
         audit.record(session, actor=actor(), action="demo.run", details={"people": people, "seed": seed})
+    ingested = run_ingest(store, out / "seizure", None, "Demo").totals
+    with store.session() as session:
         agencies = session.scalar(select(func.count()).select_from(Agency)) or 0
         countries = session.scalar(select(func.count(func.distinct(Agency.country)))) or 0
         events = session.scalar(select(func.count()).select_from(AuditEvent)) or 0
@@ -73,6 +76,7 @@ def demo(
         "countries_covered": countries,
         "audit_events": events,
         "audit_chain_ok": chain.ok,
+        "ingest": ingested,
         "stages_ran": ran,
         "stages_not_built_yet": pending,
         "served": False,
@@ -88,6 +92,13 @@ def demo(
     table.add_row("Media files (benign)", str(summary.get("media_files")))
     table.add_row("Known-hash set", f"{summary.get('known_hashes')} hashes")
     table.add_row("Store", result["database"])
+    by_type = ", ".join(f"{k} {v:,}" for k, v in ingested["records_by_type"].items())
+    table.add_row(
+        "Ingested",
+        f"{ingested['rows']:,} rows from {ingested['ingested'] + ingested['unchanged']} files → "
+        f"{ingested['records']:,} records ({by_type}), {ingested['media_items']:,} media hashes, "
+        f"{ingested['quarantined']:,} quarantined (`threadline quarantine list`)",
+    )
     table.add_row("Agency directory", f"{agencies} agencies covering {countries} countries")
     table.add_row("Audit chain", f"{'OK' if chain.ok else 'BROKEN'} ({events} events)")
     console.print(table)

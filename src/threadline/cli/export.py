@@ -64,7 +64,7 @@ def record_rows(session: Any) -> Iterator[dict[str, Any]]:
         .order_by(SourceRecord.id)
         .execution_options(yield_per=5000)
     )
-    for record, path in session.execute(query).tuples():
+    for record, path in session.execute(query):
         fields = record.fields
         row: dict[str, Any] = {
             "source_record_id": record.id,

@@ -77,7 +77,27 @@ def print_ingest(report: Any) -> None:
     if mapping.row_count:
         console.print(mapping)
     files = Table("file", "status", "format", "encoding", "rows", "records", "quarantined", "note", title="Files")
+    # Many files skipped for one reason (a folder of images) are one line, not hundreds.
+    skipped: dict[str, list[Any]] = {}
     for f in report.files:
+        if f.status in ("skipped", "unchanged") and f.rows == 0:
+            skipped.setdefault(f"{f.status}: {f.reason}", []).append(f)
+    collapsed = {id(f) for group in skipped.values() if len(group) > 5 for f in group}
+    for reason, group in skipped.items():
+        if len(group) > 5:
+            files.add_row(
+                f"{group[0].path} and {len(group) - 1} more",
+                group[0].status,
+                group[0].format or "",
+                "",
+                "0",
+                "0",
+                "0",
+                reason.split(": ", 1)[1],
+            )
+    for f in report.files:
+        if id(f) in collapsed:
+            continue
         note = f.reason or "; ".join(f.warnings)
         files.add_row(
             f.path,

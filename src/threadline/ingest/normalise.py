@@ -366,6 +366,35 @@ def _phone(raw: str, number: phonenumbers.PhoneNumber, *, valid: bool) -> Phone:
     )
 
 
+def _valid(number: phonenumbers.PhoneNumber) -> bool:
+    """is_valid_number, trying the country code's main region first: checking one region is much cheaper
+    than phonenumbers' search through every region sharing the code (+1 has 25)."""
+    main = phonenumbers.region_code_for_country_code(number.country_code or 0)
+    if main != "ZZ" and phonenumbers.is_valid_number_for_region(number, main):
+        return True
+    return bool(phonenumbers.is_valid_number(number))
+
+
+@lru_cache(maxsize=65536)
+def phone_e164(text: str, default_region: str | None) -> tuple[str | None, bool]:
+    """(E.164 or None, valid) — what ingest stores, without the region and line-type lookups of
+    `normalise_phone`, which cost more than the parse itself."""
+    raw = " ".join(_clean(text).split())
+    if not any(c.isdigit() for c in raw):
+        return None, False
+    region = _phone_region(default_region)
+    candidates = [_TRUNK_IN_INTERNATIONAL.sub(r"\1 ", raw)]
+    stripped = candidates[0].lstrip("([ ")
+    if stripped.startswith("00") and not stripped.startswith("000"):
+        candidates.append("+" + stripped[2:])
+    for candidate in candidates:
+        number = _parse_phone(candidate, region)
+        if number is not None and _valid(number):
+            return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164), True
+    phone = normalise_phone(text, default_region)
+    return (phone.e164 if phone else None), False
+
+
 def find_phones(text: str, default_region: str | None) -> list[str]:
     """Valid phone numbers in free text as E.164, first occurrence order (phonenumbers' VALID leniency)."""
     region = _phone_region(default_region)
@@ -566,8 +595,9 @@ class DateOrderVote:
 
     A value whose first part is over 12 votes DMY, second part over 12 votes MDY, a four-digit first part
     votes YMD. ``decide`` answers (order, ambiguous): the only order voted for → not ambiguous; conflicting
-    DMY/MDY votes → the majority, ambiguous (a tie → None); YMD only when every numeric value was year-first;
-    no evidence → (None, True).
+    DMY/MDY votes → the majority, ambiguous unless it holds at least 90% of the votes (a few typed-in swaps
+    must not cast doubt on a whole column; the values that contradict it can only be read one way anyway);
+    a tie → None; YMD only when every numeric value was year-first; no evidence → (None, True).
     """
 
     __slots__ = ("undecided", "votes")
@@ -593,7 +623,10 @@ class DateOrderVote:
     def decide(self) -> tuple[str | None, bool]:
         dmy, mdy = self.votes["DMY"], self.votes["MDY"]
         if dmy and mdy:
-            return (None if dmy == mdy else "DMY" if dmy > mdy else "MDY"), True
+            if dmy == mdy:
+                return None, True
+            order = "DMY" if dmy > mdy else "MDY"
+            return order, max(dmy, mdy) < 0.9 * (dmy + mdy)
         if dmy or mdy:
             return ("DMY" if dmy else "MDY"), False
         if self.votes["YMD"] and not self.undecided:

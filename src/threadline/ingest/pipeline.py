@@ -6,9 +6,12 @@ batch ended. Files already ingested (same path, same SHA-256) are recognised and
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,7 +20,7 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from threadline.core import audit
-from threadline.core.db import Store
+from threadline.core.db import Store, json_dumps
 from threadline.core.errors import InputError
 from threadline.ingest import normalise as norm
 from threadline.ingest.items import Header, Item
@@ -29,15 +32,27 @@ from threadline.ingest.readers.mail import read_eml, read_mbox
 from threadline.ingest.readers.vcard import read_vcards
 from threadline.ingest.readers.workbook import read_workbook
 from threadline.ingest.records import build_fields
-from threadline.ingest.sniff import Encoding, detect_encoding, fingerprint, guess_delimiter, sniff_format
+from threadline.ingest.sniff import (
+    Encoding,
+    detect_encoding,
+    fingerprint,
+    guess_delimiter,
+    is_media,
+    sniff_format,
+)
 from threadline.ingest.sources import SeizedFile, is_zip, walk_seizure
-from threadline.model import Identifier, MediaItem, Operation, QuarantinedRow, Seizure, SourceFile, SourceRecord, utcnow
+from threadline.model import MediaItem, Operation, QuarantinedRow, Seizure, SourceFile, SourceRecord, utcnow
 
 BATCH = 5000
+# Files at least this large are normalised in worker processes (one per core, two at most) while the main
+# process reads and writes; below it, starting workers costs more than it saves.
+PARALLEL_MIN_BYTES = 4 * 1024 * 1024
 DATE_SAMPLE = 2000
 DATE_FIELDS = ("date_of_birth", "date")
 SKIP_FORMATS = {
     "empty": "empty file",
+    "media": "media file: hashed by `threadline media scan`, never read by ingest",
+    "pdf": "PDF document: not a record format (kept as evidence, listed here)",
     "binary": "binary data, not a format Threadline reads (media belong in `threadline media scan`)",
     "text": "text without a recognisable structure (no delimiter, not JSON, mail or vCard)",
     "zip": "archive could not be opened",
@@ -126,19 +141,54 @@ def _find_text(text: str) -> tuple[list[str], list[str]]:
     return norm.find_emails(text), norm.find_phones(text, None)
 
 
+# A table's recipe: canonical field -> columns, unmapped columns, record type, default country, date orders.
+Plan = tuple[dict[str, list[str]], list[str], str, str | None, dict[str, str | None]]
+# One record to build: a table row (plan number, verbatim row) or a structured record (-1, prepared values).
+Job = tuple[int, dict[str, Any]]
+Built = tuple[str, dict[str, Any], list[tuple[str, str]]]
+
+
+def build_jobs(plans: dict[int, Plan], jobs: list[Job]) -> list[Built]:
+    """Normalise a chunk of records. A plain function of its input, so it runs the same in a worker process."""
+    out: list[Built] = []
+    for plan_no, data in jobs:
+        if plan_no < 0:
+            values = dict(data["values"])
+            record_type, default_country = data["record_type"], None
+            orders: dict[str, str | None] = {}
+            extra, passthrough = data["extra"], data["passthrough"]
+        else:
+            columns, unmapped, record_type, default_country, orders = plans[plan_no]
+            values = {f: [data.get(c, "") for c in cols] for f, cols in columns.items()}
+            extra = {c: data[c] for c in unmapped if data.get(c, "").strip()} or None
+            passthrough = {}
+        built, identifiers = build_fields(values, default_country=default_country, date_orders=orders)
+        built.update(passthrough)
+        if extra:
+            built["extra"] = extra
+        if record_type == "message":
+            addresses = [*built.get("sender", []), *built.get("recipients", []), *built.get("body_emails", [])]
+            for address in addresses:
+                email = norm.normalise_email(address)
+                if email is not None and email.valid:
+                    identifiers.append(("email", email.canonical))
+            identifiers.extend(("phone", p) for p in built.get("body_phones", []))
+        out.append((record_type, built, list(dict.fromkeys(identifiers))))
+    return out
+
+
 class _Batch:
-    """Rows waiting to be committed together with the file's checkpoint."""
+    """One checkpointed block: items read, waiting to be built and committed with the file's checkpoint."""
 
     def __init__(self) -> None:
-        self.records: list[dict[str, Any]] = []
-        self.identifiers: list[list[tuple[str, str]]] = []
+        self.jobs: list[tuple[int, str, dict[str, Any], Job]] = []
+        self.plans: dict[int, Plan] = {}
         self.quarantined: list[dict[str, Any]] = []
         self.media: list[dict[str, Any]] = []
+        self.results: list[Built] | None = None
+        self.futures: list[Future[list[Built]]] = []
         self.units = 0
         self.last_seq = 0
-
-    def __len__(self) -> int:
-        return self.units
 
 
 class _FileIngest:
@@ -156,6 +206,8 @@ class _FileIngest:
         report: FileReport,
         progress: Progress | None,
         batch_size: int,
+        pool: ProcessPoolExecutor | None = None,
+        workers: int = 1,
     ) -> None:
         self.store = store
         self.source_id = source.id
@@ -179,6 +231,10 @@ class _FileIngest:
         self.pending: list[Item] = []
         self.votes_open = False
         self.batch = _Batch()
+        self.pool = pool
+        self.workers = workers
+        self.inflight: deque[_Batch] = deque()
+        self.plan_no = 0
 
     # -- reading ------------------------------------------------------------------------------------------
     def items(self) -> Iterator[Header | Item]:
@@ -212,7 +268,7 @@ class _FileIngest:
                 continue
             self._accept(element)
         self._flush_pending()
-        self._commit(final=True)
+        self._finish()
 
     def _start_table(self, header: Header) -> None:
         key = f"{self.file.path}#{header.table}" if header.table else self.file.path
@@ -226,6 +282,7 @@ class _FileIngest:
             self.votes_open = False
             return
         self.plan = plan_columns(self.mapping, self.file.path, header.table, header.columns)
+        self.plan_no += 1
         self.report.plans[key] = self.plan
         self.votes_open = any(f in self.plan.fields for f in DATE_FIELDS)
         self.date_orders = {}
@@ -253,6 +310,7 @@ class _FileIngest:
                     f"{name}: day/month order could not be decided from the data"
                     f"{'' if order is None else f'; read as {order}'} (records flagged {name}_ambiguous)"
                 )
+        self.plan_no += 1  # the recipe now carries the decided date orders
         pending, self.pending = self.pending, []
         for item in pending:
             self._accept(item)
@@ -261,128 +319,154 @@ class _FileIngest:
     def _accept(self, item: Item) -> None:
         if item.seq <= self.checkpoint:
             return  # committed by an earlier, interrupted run
-        batch = self.batch
-        if batch.units >= self.batch_size:
-            self._commit()
-        batch = self.batch
-        batch.units += 1
-        batch.last_seq = item.seq
+        block = self.batch
+        block.units += 1
+        block.last_seq = item.seq
         if item.error is not None:
-            batch.quarantined.append(
-                {
-                    "source_file_id": self.source_id,
-                    "row": item.row,
-                    "locator": item.locator,
-                    "raw_text": item.raw_text,
-                    "reason": item.error,
-                }
-            )
-            return
-        if self.media is not None:
+            block.quarantined.append(self._quarantine(item, item.raw_text, item.error))
+        elif self.media is not None:
             assert item.raw is not None
             values, problem = media_row(item.raw, self.media)
             if values is None:
-                batch.quarantined.append(
-                    {
-                        "source_file_id": self.source_id,
-                        "row": item.row,
-                        "locator": item.locator,
-                        "raw_text": " | ".join(f"{k}={v}" for k, v in item.raw.items()),
-                        "reason": problem,
-                    }
+                raw_text = " | ".join(f"{k}={v}" for k, v in item.raw.items())
+                block.quarantined.append(self._quarantine(item, raw_text, problem or "unreadable row"))
+            else:
+                block.media.append(
+                    {"seizure_id": self.seizure_id, "source_file_id": self.source_id, "row": item.row, **values}
                 )
-                return
-            batch.media.append(
-                {"seizure_id": self.seizure_id, "source_file_id": self.source_id, "row": item.row, **values}
-            )
-            return
-        for element in (item, *item.extra_records):
-            self._add_record(element)
+        else:
+            for element in (item, *item.extra_records):
+                job = self._job(element)
+                if job[0] >= 0 and job[0] not in block.plans:
+                    block.plans[job[0]] = self._plan_recipe()
+                block.jobs.append((element.row, element.locator, element.raw or {}, job))
+        if block.units >= self.batch_size:
+            self._dispatch(self.batch)
+            self.batch = _Batch()
 
-    def _add_record(self, item: Item) -> None:
-        raw = item.raw or {}
+    def _quarantine(self, item: Item, raw_text: str | None, reason: str) -> dict[str, Any]:
+        return {
+            "source_file_id": self.source_id,
+            "row": item.row,
+            "locator": item.locator,
+            "raw_text": raw_text,
+            "reason": reason,
+        }
+
+    def _job(self, item: Item) -> Job:
         if item.fields is not None:
             values: dict[str, Any] = dict(item.fields)
-            record_type = item.record_type or "contact"
-            default_country = None
             extra = values.pop("extra", None)
             passthrough = {k: values.pop(k) for k in list(values) if k not in _CANONICAL_INPUT}
-        else:
-            assert self.plan is not None
-            plan = self.plan
-            values = {f: [raw.get(c, "") for c in cols] for f, cols in plan.fields.items()}
-            record_type = plan.record_type
-            default_country = plan.default_country
-            extra = {c: raw[c] for c in plan.unmapped if raw.get(c, "").strip()} or None
-            passthrough = {}
-        built, identifiers = build_fields(values, default_country=default_country, date_orders=self.date_orders)
-        built.update(passthrough)
-        if extra:
-            built["extra"] = extra
-        if record_type == "message":
-            for address in (
-                list(built.get("sender", [])) + list(built.get("recipients", [])) + list(built.get("body_emails", []))
-            ):
-                email = norm.normalise_email(address)
-                if email is not None and email.valid:
-                    identifiers.append(("email", email.canonical))
-            identifiers.extend(("phone", p) for p in built.get("body_phones", []))
-        self.batch.records.append(
-            {
-                "source_file_id": self.source_id,
-                "row": item.row,
-                "locator": item.locator,
-                "record_type": record_type,
-                "record_key": built.get("record_id"),
-                "raw": raw,
-                "fields": built,
-            }
-        )
-        self.batch.identifiers.append(list(dict.fromkeys(identifiers)))
+            record_type = item.record_type or "contact"
+            return (-1, {"values": values, "record_type": record_type, "extra": extra, "passthrough": passthrough})
+        return (self.plan_no, item.raw or {})
+
+    def _plan_recipe(self) -> Plan:
+        assert self.plan is not None
+        p = self.plan
+        return (p.fields, p.unmapped, p.record_type, p.default_country, dict(self.date_orders))
+
+    def _dispatch(self, block: _Batch) -> None:
+        """Build the block's records, in worker processes when a pool is running, and commit blocks in order."""
+        if self.pool is None:
+            block.results = build_jobs(block.plans, [job for *_, job in block.jobs])
+            self._commit(block)
+            return
+        jobs = [job for *_, job in block.jobs]
+        size = max(1, -(-len(jobs) // self.workers))
+        block.futures = [
+            self.pool.submit(build_jobs, block.plans, jobs[i : i + size]) for i in range(0, len(jobs), size)
+        ]
+        self.inflight.append(block)
+        while len(self.inflight) > self.workers:
+            self._commit(self.inflight.popleft())
+
+    def _finish(self) -> None:
+        self._dispatch(self.batch)
+        self.batch = _Batch()
+        while self.inflight:
+            self._commit(self.inflight.popleft())
+        with self.store.session() as session:
+            source = session.get_one(SourceFile, self.source_id)
+            source.status = "done"
+            source.finished_at = utcnow()
+            types = set(self.report.by_type) | ({"media"} if self.report.media_items else set())
+            source.record_type = ",".join(sorted(types))[:20] or None
 
     # -- writing ------------------------------------------------------------------------------------------
-    def _commit(self, *, final: bool = False) -> None:
-        batch, self.batch = self.batch, _Batch()
+    def _commit(self, block: _Batch) -> None:
+        results = block.results
+        if results is None:
+            results = [built for future in block.futures for built in future.result()]
+        records = [
+            (row, locator, record_type, fields.get("record_id"), raw, fields)
+            for (row, locator, raw, _), (record_type, fields, _) in zip(block.jobs, results, strict=True)
+        ]
         with self.store.session() as session:
-            if batch.records:
-                ids = session.scalars(
-                    insert(SourceRecord).returning(SourceRecord.id, sort_by_parameter_order=True), batch.records
-                ).all()
-                rows = [
-                    {"record_id": record_id, "kind": kind, "value": value[:320]}
-                    for record_id, found in zip(ids, batch.identifiers, strict=True)
-                    for kind, value in found
-                ]
-                if rows:
-                    session.execute(insert(Identifier), rows)
-            if batch.quarantined:
-                session.execute(insert(QuarantinedRow), batch.quarantined)
-            if batch.media:
-                session.execute(insert(MediaItem), batch.media)
+            _write_records(session, self.source_id, records, [found for _, _, found in results])
+            if block.quarantined:
+                session.execute(insert(QuarantinedRow), block.quarantined)
+            if block.media:
+                session.execute(insert(MediaItem), block.media)
             source = session.get_one(SourceFile, self.source_id)
-            source.rows_read += batch.units
-            source.records += len(batch.records) + len(batch.media)
-            source.rows_quarantined += len(batch.quarantined)
-            if batch.last_seq:
-                source.checkpoint_row = batch.last_seq
-            if final:
-                source.status = "done"
-                source.finished_at = utcnow()
-                source.record_type = self._record_types(batch)
+            source.rows_read += block.units
+            source.records += len(records) + len(block.media)
+            source.rows_quarantined += len(block.quarantined)
+            if block.last_seq:
+                source.checkpoint_row = block.last_seq
             self.report.rows = source.rows_read
             self.report.records = source.records
             self.report.quarantined = source.rows_quarantined
-        for record in batch.records:
-            self.report.by_type[record["record_type"]] += 1
-        self.report.media_items += len(batch.media)
+        for _, _, record_type, *_ in records:
+            self.report.by_type[record_type] += 1
+        self.report.media_items += len(block.media)
         if self.progress is not None:
             self.progress(self.file.path, self.report.rows)
 
-    def _record_types(self, batch: _Batch) -> str | None:
-        types = set(self.report.by_type) | {r["record_type"] for r in batch.records}
-        if self.report.media_items or batch.media:
-            types.add("media")
-        return ",".join(sorted(types))[:20] or None
+
+_RECORD_COLUMNS = "source_file_id, row, locator, record_type, record_key, raw, fields, created_at"
+
+
+def _write_records(
+    session: Session,
+    source_id: int,
+    records: list[tuple[int, str, str, Any, dict[str, Any], dict[str, Any]]],
+    identifiers: list[list[tuple[str, str]]],
+) -> None:
+    """Insert records and their identifiers with the driver's executemany.
+
+    This is the hot path of a million-row ingest: SQLAlchemy's per-row parameter processing cost as much as
+    the database itself, so values are prepared here (JSON via orjson, the timestamp once per batch)."""
+    if not records:
+        return
+    connection = session.connection()
+    dialect = connection.dialect
+    mark = "?" if dialect.paramstyle == "qmark" else "%s"
+    stamp_processor = SourceRecord.__table__.c.created_at.type.bind_processor(dialect)
+    stamp: Any = utcnow()
+    if stamp_processor is not None:
+        stamp = stamp_processor(stamp)
+    connection.exec_driver_sql(
+        f"INSERT INTO source_record ({_RECORD_COLUMNS}) VALUES ({', '.join([mark] * 8)})",
+        [
+            (source_id, row, locator, record_type, key, json_dumps(raw), json_dumps(fields), stamp)
+            for row, locator, record_type, key, raw, fields in records
+        ],
+    )
+    rows = [
+        (source_id, locator, kind, value[:320])
+        for (_, locator, *_), found in zip(records, identifiers, strict=True)
+        for kind, value in found
+    ]
+    if rows:
+        # Record ids come from the database: each identifier finds its record by (file, locator), which is
+        # unique and indexed. Cheaper than fetching ids back row by row.
+        connection.exec_driver_sql(
+            f"INSERT INTO identifier (record_id, kind, value) SELECT id, {mark}, {mark} FROM source_record "
+            f"WHERE source_file_id = {mark} AND locator = {mark}",
+            [(kind, value, source_id, locator) for source_id, locator, kind, value in rows],
+        )
 
 
 _CANONICAL_INPUT = {
@@ -438,6 +522,7 @@ def ingest(
     progress: Progress | None = None,
     batch_size: int = BATCH,
     exclude: tuple[str, ...] = (),
+    parallel_min_bytes: int = PARALLEL_MIN_BYTES,
 ) -> IngestReport:
     """Ingest every file under `directory` into the seizure of that folder in `operation`."""
     started = time.monotonic()
@@ -457,7 +542,7 @@ def ingest(
     for skipped in walk.skipped:
         report.files.append(FileReport(skipped.path, "skipped", reason=skipped.reason))
     for file in walk.files:
-        report.files.append(_ingest_file(store, seizure.id, file, mapping, progress, batch_size))
+        report.files.append(_ingest_file(store, seizure.id, file, mapping, progress, batch_size, parallel_min_bytes))
     saved: dict[str, Any] = {}
     for file_report in report.files:
         for key, plan in file_report.plans.items():
@@ -487,16 +572,28 @@ def ingest(
     return report
 
 
+def _forget_connections(store: Store) -> None:
+    """In a forked worker: drop the parent's pooled connections without closing them (they are the parent's)."""
+    store.engine.dispose(close=False)
+
+
 def _ingest_file(
-    store: Store, seizure_id: int, file: SeizedFile, mapping: Mapping, progress: Progress | None, batch_size: int
+    store: Store,
+    seizure_id: int,
+    file: SeizedFile,
+    mapping: Mapping,
+    progress: Progress | None,
+    batch_size: int,
+    parallel_min_bytes: int,
 ) -> FileReport:
     fp = fingerprint(file)
     rule = mapping.rule_for(file.path)
-    # Workbooks and archives are binary containers: their text encoding is not a question.
-    encoding = Encoding("utf-8") if is_zip(fp.head) else detect_encoding(fp, rule.encoding if rule else None)
+    # Workbooks, archives and media are binary containers: their text encoding is not a question.
+    container = is_zip(fp.head) or is_media(fp.head) or fp.head.startswith(b"%PDF-")
+    encoding = Encoding("utf-8") if container else detect_encoding(fp, rule.encoding if rule else None)
     fmt = sniff_format(file, fp, encoding)
-    report = FileReport(file.path, "ingested", format=fmt, encoding=None if is_zip(fp.head) else encoding.name)
-    if encoding.mixed:
+    report = FileReport(file.path, "ingested", format=fmt, encoding=None if container else encoding.name)
+    if encoding.mixed and fmt not in SKIP_FORMATS:
         report.warnings.append(f"some lines are not valid {encoding.name}: those rows are quarantined")
     delimiter = None
     if fmt == "delimited":
@@ -556,8 +653,17 @@ def _ingest_file(
             report.status = "resumed"
             report.source_file_id = source.id
             report.warnings.append(f"resumed after row {source.checkpoint_row} of an interrupted run")
-    worker = _FileIngest(store, source, file, fmt, encoding, delimiter, mapping, report, progress, batch_size)
-    worker.run()
+    workers = min(2, os.cpu_count() or 1)
+    if workers > 1 and fp.size >= parallel_min_bytes:
+        context = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(
+            workers, mp_context=context, initializer=_forget_connections, initargs=(store,)
+        ) as pool:
+            _FileIngest(
+                store, source, file, fmt, encoding, delimiter, mapping, report, progress, batch_size, pool, workers
+            ).run()
+    else:
+        _FileIngest(store, source, file, fmt, encoding, delimiter, mapping, report, progress, batch_size).run()
     if report.rows == 0 and not report.quarantined:
         report.warnings.append("no rows: the file holds a header only" if report.plans else "no records found")
     return report

@@ -11,20 +11,25 @@ from typing import Any
 from threadline.ingest import normalise as norm
 
 _SPLIT_MULTI = re.compile(r"\s*[;,]\s*|\s+/\s+|\s*\n\s*")
-_SPACES = re.compile(r"\s+")
 _TEXT_FIELDS = ("street", "city", "region", "occupation", "organisation", "counterparty", "record_id")
 
 
 def clean(text: str) -> str:
-    return _SPACES.sub(" ", text).strip()
+    return " ".join(text.split())
 
 
 def _values(value: Any) -> list[str]:
-    if value is None:
+    if value is None or value == "":
         return []
     if isinstance(value, list | tuple):
-        return [clean(str(v)) for v in value if v is not None and clean(str(v))]
-    text = clean(str(value))
+        out = []
+        for v in value:
+            if v:
+                text = " ".join(str(v).split())
+                if text:
+                    out.append(text)
+        return out
+    text = " ".join(str(value).split())
     return [text] if text else []
 
 
@@ -52,8 +57,14 @@ def build_fields(
     flags: list[str] = []
     identifiers: list[tuple[str, str]] = []
     orders = date_orders or {}
+    # Only the fields this record has: most rows fill a handful of the canonical fields.
+    present: dict[str, list[str]] = {}
+    for name, value in values.items():
+        found = _values(value)
+        if found:
+            present[name] = found
 
-    country_raw = _values(values.get("country"))
+    country_raw = present.get("country", [])
     country = None
     for raw in country_raw:
         country = norm.normalise_country(raw)
@@ -68,13 +79,13 @@ def build_fields(
     region_for_phones = country or default_country
 
     for name in _TEXT_FIELDS:
-        texts = _values(values.get(name))
+        texts = present.get(name, [])
         if texts:
             fields[name] = texts[0] if len(texts) == 1 else "; ".join(texts)
 
-    given = _values(values.get("given_name"))
-    family = _values(values.get("family_name"))
-    full = _values(values.get("full_name"))
+    given = present.get("given_name", [])
+    family = present.get("family_name", [])
+    full = present.get("full_name", [])
     if given:
         fields["given_name"] = " ".join(given)
     if family:
@@ -95,13 +106,13 @@ def build_fields(
             if key:
                 fields[f"{part}_key"] = key
 
-    aliases = _unique(_split(_values(values.get("aliases"))))
+    aliases = _unique(_split(present.get("aliases", [])))
     if aliases:
         fields["aliases"] = aliases
         fields["aliases_key"] = _unique(k for k in (norm.name_key(a) for a in aliases) if k)
 
     for name in ("date_of_birth", "date"):
-        texts = _values(values.get(name))
+        texts = present.get(name, [])
         if not texts:
             continue
         parsed = norm.parse_date(texts[0], orders.get(name))
@@ -117,7 +128,7 @@ def build_fields(
 
     emails: list[str] = []
     canonical: list[str] = []
-    for text in _split(_values(values.get("email"))):
+    for text in _split(present.get("email", [])):
         email = norm.normalise_email(text)
         if email is None:
             continue
@@ -132,19 +143,17 @@ def build_fields(
         identifiers.extend(("email", c) for c in fields["email_canonical"])
 
     phones: list[str] = []
-    for text in _split(_values(values.get("phone"))):
-        phone = norm.normalise_phone(text, region_for_phones)
-        if phone is None:
-            continue
-        if phone.e164 and phone.valid:
-            phones.append(phone.e164)
-        else:
+    for text in _split(present.get("phone", [])):
+        e164, valid = norm.phone_e164(text, region_for_phones)
+        if e164 and valid:
+            phones.append(e164)
+        elif any(c.isdigit() for c in text):
             fields.setdefault("phone_invalid", []).append(text)
     if phones:
         fields["phone"] = _unique(phones)
         identifiers.extend(("phone", p) for p in fields["phone"])
 
-    postal = _values(values.get("postal_code"))
+    postal = present.get("postal_code", [])
     if postal:
         code = norm.normalise_postal_code(postal[0], country or default_country)
         if code is not None:
@@ -153,7 +162,7 @@ def build_fields(
                 flags.append("postal_code_unusual_for_country")
 
     ips: list[str] = []
-    for text in _split(_values(values.get("ip"))):
+    for text in _split(present.get("ip", [])):
         ip = norm.normalise_ip(text)
         if ip is None:
             fields.setdefault("ip_invalid", []).append(text)
@@ -165,16 +174,16 @@ def build_fields(
         fields["ip"] = _unique(ips)
         identifiers.extend(("ip", v) for v in fields["ip"])
 
-    usernames = [u for u in (norm.normalise_username(t) for t in _values(values.get("username"))) if u]
+    usernames = [u for u in (norm.normalise_username(t) for t in present.get("username", [])) if u]
     if usernames:
         fields["username"] = usernames[0]
         identifiers.extend(("username", u) for u in _unique(usernames))
-    national = [n for n in (norm.normalise_national_id(t) for t in _values(values.get("national_id"))) if n]
+    national = [n for n in (norm.normalise_national_id(t) for t in present.get("national_id", [])) if n]
     if national:
         fields["national_id"] = national[0]
         identifiers.extend(("national_id", n) for n in _unique(national))
 
-    amounts = _values(values.get("amount"))
+    amounts = present.get("amount", [])
     if amounts:
         amount = norm.normalise_amount(amounts[0])
         if amount is None:
@@ -182,7 +191,7 @@ def build_fields(
             flags.append("amount_unparsed")
         else:
             fields["amount"] = str(amount)
-    currencies = _values(values.get("currency"))
+    currencies = present.get("currency", [])
     if currencies:
         currency = norm.normalise_currency(currencies[0])
         if currency:

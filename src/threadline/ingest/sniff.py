@@ -131,10 +131,38 @@ def is_binary(fp: Fingerprint, encoding: Encoding) -> bool:
     return controls > len(head) // 20
 
 
+# Signatures of media and document containers: the media stage hashes these; ingest never reads them.
+_MEDIA_MAGIC = (
+    b"\xff\xd8\xff",
+    b"\x89PNG\r\n\x1a\n",
+    b"GIF87a",
+    b"GIF89a",
+    b"BM",
+    b"II*\x00",
+    b"MM\x00*",
+    b"\x1aE\xdf\xa3",
+    b"OggS",
+    b"ID3",
+    b"fLaC",
+)
+
+
+def is_media(head: bytes) -> bool:
+    if head.startswith(_MEDIA_MAGIC):
+        return True
+    if head[4:8] == b"ftyp":  # MP4, MOV, HEIC, 3GP
+        return True
+    return head.startswith(b"RIFF") and head[8:12] in (b"WEBP", b"AVI ", b"WAVE")
+
+
 def sniff_format(file: SeizedFile, fp: Fingerprint, encoding: Encoding) -> str:
-    """One of: empty, xlsx, zip, vcard, mbox, eml, json, jsonl, delimited, binary, text."""
+    """One of: empty, media, pdf, xlsx, zip, vcard, mbox, eml, json, jsonl, delimited, binary, text."""
     if fp.size == 0:
         return "empty"
+    if is_media(fp.head):
+        return "media"
+    if fp.head.startswith(b"%PDF-"):
+        return "pdf"
     if is_zip(fp.head):
         return "xlsx" if b"xl/" in fp.head or file.name.lower().endswith((".xlsx", ".xlsm")) else "zip"
     if is_binary(fp, encoding):
