@@ -180,7 +180,7 @@ def quarantine_list(
                 "locator": q.locator,
                 "reason": q.reason,
             }
-            for q, f in session.execute(query).tuples()
+            for q, f in session.execute(query)
         ]
     if json:
         print_json(rows)
