@@ -22,7 +22,8 @@ from threadline.synth.customers import MAIN, REGIONAL
 from threadline.synth.pdq import bits_to_hex, bits_to_hex_naive, hamming, pdq_of_bytes, pdq_of_image
 
 PEOPLE, MEDIA = 300, 40
-PDQ_REFERENCE = Path("/work/shared/testdata/pdq-reference")
+# The shared test data lies beside the repository (in CI too: a copy of shared/ next to the clone).
+PDQ_REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "testdata" / "pdq-reference"
 
 
 def _digest_tree(root: Path) -> dict[str, str]:
