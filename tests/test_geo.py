@@ -32,7 +32,7 @@ def test_common_aliases_and_names() -> None:
 def test_regions_must_belong_to_their_country() -> None:
     assert require_region("by", "DE") == "DE-BY"
     assert require_region("FR-IDF", "FR") == "FR-IDF"
-    with pytest.raises(InputError, match="not in DE|unknown region"):
+    with pytest.raises(InputError, match=r"not in DE|unknown region"):
         require_region("FR-IDF", "DE")
-    with pytest.raises(InputError, match="x.csv:4: unknown country"):
+    with pytest.raises(InputError, match=r"x\.csv:4: unknown country"):
         require_country("Narnia", file="x.csv", line=4)
