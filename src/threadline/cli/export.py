@@ -13,33 +13,11 @@ import typer
 from sqlalchemy import select
 
 from threadline.cli.common import DbOption, HomeOption, ThreadlineGroup, console, store_from
-from threadline.model import SourceFile, SourceRecord
+from threadline.model import CANONICAL_FIELDS, SourceFile, SourceRecord
 
 app = typer.Typer(cls=ThreadlineGroup, no_args_is_help=True)
 
-RECORD_FIELDS = (
-    "full_name",
-    "given_name",
-    "family_name",
-    "aliases",
-    "date_of_birth",
-    "email",
-    "phone",
-    "street",
-    "city",
-    "region",
-    "postal_code",
-    "country",
-    "ip",
-    "username",
-    "national_id",
-    "occupation",
-    "organisation",
-    "date",
-    "amount",
-    "currency",
-    "counterparty",
-)
+RECORD_FIELDS = tuple(f for f in CANONICAL_FIELDS if f not in ("record_id", "record_type"))
 
 
 class Format(StrEnum):

@@ -32,6 +32,9 @@ from typing import Any
 import yaml
 from anyascii import anyascii
 
+from threadline.model import CANONICAL_FIELDS
+from threadline.model import RECORD_TYPES as ALL_RECORD_TYPES
+
 __all__ = [
     "CANONICAL_FIELDS",
     "MULTI_VALUED_FIELDS",
@@ -42,13 +45,8 @@ __all__ = [
     "match_columns",
 ]
 
-CANONICAL_FIELDS = (
-    "record_id", "record_type", "full_name", "given_name", "family_name", "aliases", "date_of_birth", "email",
-    "phone", "street", "city", "region", "postal_code", "country", "ip", "username", "national_id", "occupation",
-    "organisation", "date", "amount", "currency", "counterparty",
-)  # fmt: skip
 MULTI_VALUED_FIELDS = frozenset({"email", "phone", "aliases", "street", "ip", "username", "national_id"})
-RECORD_TYPES = ("customer", "order", "contact", "message", "payment", "account")
+RECORD_TYPES = tuple(t for t in ALL_RECORD_TYPES if t != "media")
 
 _EXACT, _NUMBERED, _CONTAINS, _QUALIFIED = 0, 1, 2, 3
 _EVIDENCE = {_EXACT: "exact", _NUMBERED: "numbered", _CONTAINS: "contains", _QUALIFIED: "qualified"}

@@ -15,33 +15,8 @@ import yaml
 from threadline.core.errors import InputError
 from threadline.core.geo import country_code
 from threadline.ingest.columns import guess_record_type, match_columns
-from threadline.model import RECORD_TYPES
+from threadline.model import CANONICAL_FIELDS, RECORD_TYPES
 
-CANONICAL_FIELDS = (
-    "record_id",
-    "record_type",
-    "full_name",
-    "given_name",
-    "family_name",
-    "aliases",
-    "date_of_birth",
-    "email",
-    "phone",
-    "street",
-    "city",
-    "region",
-    "postal_code",
-    "country",
-    "ip",
-    "username",
-    "national_id",
-    "occupation",
-    "organisation",
-    "date",
-    "amount",
-    "currency",
-    "counterparty",
-)
 _RULE_KEYS = ("record_type", "encoding", "delimiter", "default_country", "columns")
 
 

@@ -41,7 +41,16 @@ from threadline.ingest.sniff import (
     sniff_format,
 )
 from threadline.ingest.sources import SeizedFile, is_zip, walk_seizure
-from threadline.model import MediaItem, Operation, QuarantinedRow, Seizure, SourceFile, SourceRecord, utcnow
+from threadline.model import (
+    CANONICAL_FIELDS,
+    MediaItem,
+    Operation,
+    QuarantinedRow,
+    Seizure,
+    SourceFile,
+    SourceRecord,
+    utcnow,
+)
 
 BATCH = 5000
 # Files at least this large are normalised in worker processes (one per core, two at most) while the main
@@ -472,30 +481,7 @@ def _write_records(
         )
 
 
-_CANONICAL_INPUT = {
-    "record_id",
-    "full_name",
-    "given_name",
-    "family_name",
-    "aliases",
-    "date_of_birth",
-    "email",
-    "phone",
-    "street",
-    "city",
-    "region",
-    "postal_code",
-    "country",
-    "ip",
-    "username",
-    "national_id",
-    "occupation",
-    "organisation",
-    "date",
-    "amount",
-    "currency",
-    "counterparty",
-}
+_CANONICAL_INPUT = frozenset(CANONICAL_FIELDS) - {"record_type"}
 
 
 def _operation_and_seizure(session: Session, operation: str, directory: Path) -> tuple[Operation, Seizure]:

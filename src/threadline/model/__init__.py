@@ -10,6 +10,7 @@ from threadline.model.base import Base, utcnow
 from threadline.model.directory import AGENCY_KINDS, ROLES, Agency, User
 from threadline.model.media import MediaItem
 from threadline.model.seizure import (
+    CANONICAL_FIELDS,
     IDENTIFIER_KINDS,
     RECORD_TYPES,
     Identifier,
@@ -22,6 +23,7 @@ from threadline.model.seizure import (
 
 __all__ = [
     "AGENCY_KINDS",
+    "CANONICAL_FIELDS",
     "IDENTIFIER_KINDS",
     "RECORD_TYPES",
     "ROLES",

@@ -12,6 +12,12 @@ from threadline.model.base import Base, JSONType, UTCDateTime, utcnow
 from threadline.model.directory import Agency
 
 RECORD_TYPES = ("customer", "order", "contact", "message", "payment", "account", "media")
+# The canonical fields of `SourceRecord.fields`: what mappings name, ingest fills and exports write.
+CANONICAL_FIELDS = (
+    "record_id", "record_type", "full_name", "given_name", "family_name", "aliases", "date_of_birth", "email",
+    "phone", "street", "city", "region", "postal_code", "country", "ip", "username", "national_id", "occupation",
+    "organisation", "date", "amount", "currency", "counterparty",
+)  # fmt: skip
 
 
 class Operation(Base):
