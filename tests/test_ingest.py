@@ -326,3 +326,11 @@ def test_interrupted_ingest_resumes_without_losing_rows(
     with store.session() as session:
         keys = sorted(int(k) for k in session.scalars(select(SourceRecord.record_key)))
         assert keys == [i for i in range(1, 61) if i % 3]
+
+
+def test_one_column_tables_and_legacy_office_files(store: Store, tmp_path: Path) -> None:
+    files = _single(store, tmp_path, "emails.csv", b"email\nann@example.com\nbo@example.com\n")
+    assert files["emails.csv"].records == 2  # type: ignore[index]
+    files = _single(store, tmp_path, "old.xls", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(600))
+    old = files["old.xls"]  # type: ignore[index]
+    assert old.status == "skipped" and "save it as .xlsx" in (old.reason or "")

@@ -62,6 +62,7 @@ SKIP_FORMATS = {
     "empty": "empty file",
     "media": "media file: hashed by `threadline media scan`, never read by ingest",
     "pdf": "PDF document: not a record format (kept as evidence, listed here)",
+    "ole": "legacy Office binary (.xls/.doc): save it as .xlsx or CSV and ingest that copy",
     "binary": "binary data, not a format Threadline reads (media belong in `threadline media scan`)",
     "text": "text without a recognisable structure (no delimiter, not JSON, mail or vCard)",
     "zip": "archive could not be opened",

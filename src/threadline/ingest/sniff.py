@@ -163,6 +163,8 @@ def sniff_format(file: SeizedFile, fp: Fingerprint, encoding: Encoding) -> str:
         return "media"
     if fp.head.startswith(b"%PDF-"):
         return "pdf"
+    if fp.head.startswith(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"):
+        return "ole"
     if is_zip(fp.head):
         return "xlsx" if b"xl/" in fp.head or file.name.lower().endswith((".xlsx", ".xlsm")) else "zip"
     if is_binary(fp, encoding):
@@ -192,6 +194,8 @@ def sniff_format(file: SeizedFile, fp: Fingerprint, encoding: Encoding) -> str:
         return "json"
     if guess_delimiter(text) is not None:
         return "delimited"
+    if file.name.lower().endswith((".csv", ".tsv", ".tab", ".psv")) and lines and lines[0].strip():
+        return "delimited"  # a table of one column (a list of e-mail addresses, say)
     return "text"
 
 
