@@ -334,3 +334,22 @@ def test_one_column_tables_and_legacy_office_files(store: Store, tmp_path: Path)
     files = _single(store, tmp_path, "old.xls", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(600))
     old = files["old.xls"]  # type: ignore[index]
     assert old.status == "skipped" and "save it as .xlsx" in (old.reason or "")
+
+
+def test_mixed_date_orders_are_read_by_each_records_country(store: Store, tmp_path: Path) -> None:
+    rows = ["name,country,date of birth"]
+    rows += [f"Us Person{i},US,{m:02d}/{d:02d}/1980" for i, (m, d) in enumerate([(3, 25), (4, 28), (5, 6)])]
+    rows += [f"De Person{i},DE,{d:02d}/{m:02d}/1980" for i, (d, m) in enumerate([(25, 3), (28, 4), (6, 5)])]
+    rows += ["Nobody Known,,06/05/1980"]
+    folder = tmp_path / "s"
+    folder.mkdir()
+    (folder / "people.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    report = _run(store, folder)
+    assert "not the same throughout" in report.files[0].warnings[0]
+    with store.session() as session:
+        by_name = {r.fields["full_name"]: r.fields for r in session.scalars(select(SourceRecord))}
+    assert by_name["Us Person2"]["date_of_birth"] == "1980-05-06"  # 05/06 in the US: 6 May
+    assert by_name["De Person2"]["date_of_birth"] == "1980-05-06"  # 06/05 in Germany: 6 May
+    assert by_name["Us Person0"]["date_of_birth"] == "1980-03-25"
+    assert "date_of_birth_ambiguous" in by_name["Nobody Known"]["flags"]
+    assert "flags" not in by_name["De Person2"]

@@ -317,11 +317,13 @@ class _FileIngest:
                     if item.raw.get(column):
                         vote.observe(item.raw[column])
             order, ambiguous = vote.decide()
-            self.date_orders[name] = order
+            # A column whose order is mixed (a customer list spanning countries) is read record by record,
+            # by the record's country; see records.build_fields.
+            self.date_orders[name] = None if ambiguous else order
             if ambiguous and self.pending:
                 self.report.warnings.append(
-                    f"{name}: day/month order could not be decided from the data"
-                    f"{'' if order is None else f'; read as {order}'} (records flagged {name}_ambiguous)"
+                    f"{name}: day/month order is not the same throughout; each date that fits both is read by "
+                    f"its record's country (month first for the US) or flagged {name}_ambiguous"
                 )
         self.plan_no += 1  # the recipe now carries the decided date orders
         pending, self.pending = self.pending, []

@@ -11,6 +11,8 @@ from typing import Any
 from threadline.ingest import normalise as norm
 
 _SPLIT_MULTI = re.compile(r"\s*[;,]\s*|\s+/\s+|\s*\n\s*")
+# Where dates are written month first. Elsewhere day first is the rule.
+MONTH_FIRST_COUNTRIES = frozenset({"US", "PH", "FM", "MH", "PW", "BZ", "AS", "GU", "MP", "PR", "VI", "UM"})
 _TEXT_FIELDS = ("street", "city", "region", "occupation", "organisation", "counterparty", "record_id")
 
 
@@ -116,6 +118,9 @@ def build_fields(
         if not texts:
             continue
         parsed = norm.parse_date(texts[0], orders.get(name))
+        home = country or default_country
+        if parsed is not None and parsed.ambiguous and home:
+            parsed = norm.parse_date(texts[0], "MDY" if home in MONTH_FIRST_COUNTRIES else "DMY")
         if parsed is None:
             fields[f"{name}_raw"] = texts[0]
             flags.append(f"{name}_unparsed")
