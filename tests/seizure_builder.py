@@ -46,7 +46,7 @@ MBOX = (
     ">From the beginning this was fine, thanks.\n"
 )
 EML = (
-    "From: Dana Demo <dana@example.net>\nTo: Shop <shop@example.invalid>\nSubject: Payment\n"
+    "From: =?utf-8?b?RMOhbmEgRMOpbW8=?= <dana@example.net>\nTo: Shop <shop@example.invalid>\nSubject: Payment\n"
     "Date: Wed, 5 Jan 2011 12:00:00 -0500\nMessage-ID: <pay@example.net>\n\nPaid today.\n"
 )
 PAYMENTS_JSONL = (

@@ -107,6 +107,11 @@ def test_messages_keep_hashes_not_bodies(store: Store, seizure: Path) -> None:
         assert message.fields["sender"] == ["shop@example.invalid"]
         contact = session.scalars(select(SourceRecord).where(SourceRecord.locator == "message 1 cc 1")).one()
         assert contact.fields["full_name"] == "Bob Sample" and contact.record_type == "contact"
+        dana = session.scalars(select(SourceRecord).where(SourceRecord.locator == "message 1 sender 1")).all()
+        assert "Dána Démo" in [d.fields.get("full_name") for d in dana]  # RFC 2047 display name decoded
+        payment = session.scalars(select(SourceRecord).where(SourceRecord.record_key == "P1")).one()
+        assert payment.fields["full_name"] == "Anna Example"  # payer_name is the payer, a person
+        assert payment.fields["email"] == ["anna.example@gmail.com"]
 
 
 def test_rerun_adds_nothing_and_says_so(store: Store, seizure: Path) -> None:

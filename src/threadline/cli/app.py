@@ -8,6 +8,8 @@ import typer
 
 from threadline import __version__
 from threadline.cli import agencies, audit, demo, export, ingest, init, run, synth, users
+from threadline.cli import media as media_cli
+from threadline.cli import resolve as resolve_cli
 from threadline.cli.common import DbOption, HomeOption, RootOptions, ThreadlineGroup
 
 app = typer.Typer(
@@ -45,7 +47,13 @@ app.command("ingest", help="Read a seizure folder into records with provenance; 
     ingest.ingest
 )
 app.command("run", help="Run every stage built so far on a seizure folder.")(run.run)
+app.add_typer(media_cli.media_app, name="media", help="Seized media: hash a folder (nothing is viewed or kept).")
+app.add_typer(media_cli.hashes_app, name="hashes", help="Known-hash sets: import, list, remove.")
+app.command("triage", help="Triage every media item against the known-hash sets.")(media_cli.triage)
 app.add_typer(ingest.quarantine_app, name="quarantine", help="Rows that could not be read: list and show.")
+app.command("resolve", help="Resolve records into subjects (people) with Splink.")(resolve_cli.resolve)
+app.add_typer(resolve_cli.subjects_app, name="subjects", help="Subjects: show one with its records, explain a match.")
+app.command("review", help="Review uncertain pairs: same / not same / skip.")(resolve_cli.review)
 app.add_typer(export.app, name="export", help="Export records (and later subjects, leads, media) as CSV or JSON.")
 app.add_typer(agencies.app, name="agencies", help="The agency directory: list and import agencies.")
 app.add_typer(users.app, name="users", help="Users: add, list and disable.")

@@ -13,9 +13,10 @@ from sqlalchemy import func, select
 
 from threadline.cli.common import DbOption, HomeOption, JsonOption, actor, console, print_json, store_from
 from threadline.cli.ingest import run_ingest
+from threadline.cli.resolve import resolve_summary, run_resolve
 from threadline.cli.synth import run_synth
 from threadline.core import audit
-from threadline.core.db import redact
+from threadline.core.db import Store, redact
 from threadline.directory import seed_national_agencies
 from threadline.model import Agency, AuditEvent
 
@@ -24,8 +25,8 @@ PIPELINE = [
     ("synth", True),
     ("init", True),
     ("ingest", True),
-    ("media", False),
-    ("resolve", False),
+    ("media", True),
+    ("resolve", True),
     ("locate", False),
     ("rank", False),
     ("refer", False),
@@ -46,6 +47,24 @@ def _demo_seizure(home: Path, people: int, seed: int) -> tuple[Path, dict[str, A
     return out, report.to_dict()
 
 
+def _demo_media(store: Store, out: Path) -> dict[str, Any]:
+    """Media stage: hash the seized media, import the synthetic known set (VICS + PDQ list), triage."""
+    from threadline.cli.media import run_scan, run_triage
+    from threadline.media import import_hashes
+
+    scanned = run_scan(store, out / "seizure" / "media")
+    imported = [
+        import_hashes(store, out / "known" / name, name=f"demo-{name.split('.')[0]}", actor=actor())
+        for name in ("vics.json", "pdq.txt")
+    ]
+    triaged = run_triage(store)
+    return {
+        "scan": scanned.to_dict() | {"problems": len(scanned.problems)},
+        "known_hashes": sum(r.hashes for r in imported),
+        "triage": triaged.to_dict(),
+    }
+
+
 def demo(
     ctx: typer.Context,
     people: Annotated[int, typer.Option("--people", "-n", help="How many invented people.")] = 500,
@@ -61,6 +80,8 @@ def demo(
         seed_national_agencies(session, actor=actor())
         audit.record(session, actor=actor(), action="demo.run", details={"people": people, "seed": seed})
     ingested = run_ingest(store, out / "seizure", None, "Demo").totals
+    media = _demo_media(store, out)
+    resolved = run_resolve(store)
     with store.session() as session:
         agencies = session.scalar(select(func.count()).select_from(Agency)) or 0
         countries = session.scalar(select(func.count(func.distinct(Agency.country)))) or 0
@@ -77,6 +98,8 @@ def demo(
         "audit_events": events,
         "audit_chain_ok": chain.ok,
         "ingest": ingested,
+        "media": media,
+        "resolve": resolved.to_dict(),
         "stages_ran": ran,
         "stages_not_built_yet": pending,
         "served": False,
@@ -98,6 +121,15 @@ def demo(
         f"{ingested['rows']:,} rows from {ingested['ingested'] + ingested['unchanged']} files → "
         f"{ingested['records']:,} records ({by_type}), {ingested['media_items']:,} media hashes, "
         f"{ingested['quarantined']:,} quarantined (`threadline quarantine list`)",
+    )
+    table.add_row("Resolved", resolve_summary(resolved))
+    v = media["triage"]["verdicts"]
+    table.add_row(
+        "Media triage",
+        f"{media['scan']['hashed']:,} files hashed ({media['scan']['perceptual']:,} with PDQ), "
+        f"{media['known_hashes']:,} known hashes imported; known-exact {v['known-exact']:,}, "
+        f"known-near {v['known-near']:,}, novel {v['novel']:,}, low-quality {v['low-quality']:,}, "
+        f"unhashable {v['unhashable']:,} (`threadline export media`)",
     )
     table.add_row("Agency directory", f"{agencies} agencies covering {countries} countries")
     table.add_row("Audit chain", f"{'OK' if chain.ok else 'BROKEN'} ({events} events)")

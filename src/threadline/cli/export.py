@@ -91,3 +91,67 @@ def export_records(
     with store.session() as session, output.open("w", encoding="utf-8", newline="") as out:
         count = _write(record_rows(session), fmt, out)
     console.print(f"Wrote {count:,} records to {output}")
+
+
+@app.command("media")
+def export_media(
+    ctx: typer.Context,
+    output: Annotated[Path, typer.Option("--output", "-o", help="File to write.")],
+    fmt: Annotated[Format, typer.Option("--format", "-f", help="csv or json.")] = Format.csv,
+    home: HomeOption = None,
+    db: DbOption = None,
+) -> None:
+    """Every media item with its hashes and latest triage verdict."""
+    from threadline.media import media_rows
+
+    store = store_from(ctx, home, db)
+    with store.session() as session, output.open("w", encoding="utf-8", newline="") as out:
+        count = _write(media_rows(session), fmt, out)
+    console.print(f"Wrote {count:,} media items to {output}")
+
+
+def subject_rows(session: Any) -> Iterator[dict[str, Any]]:
+    """One row per member record of an active subject; jurisdiction and risk stay empty until locate and rank."""
+    from threadline.model import Subject, SubjectMember
+
+    query = (
+        select(SubjectMember, SourceRecord.row, SourceFile.path)
+        .join(Subject, Subject.id == SubjectMember.subject_id)
+        .join(SourceRecord, SourceRecord.id == SubjectMember.record_id)
+        .join(SourceFile, SourceRecord.source_file_id == SourceFile.id)
+        .where(Subject.status == "active")
+        .order_by(SubjectMember.subject_id, SubjectMember.record_id)
+        .execution_options(yield_per=5000)
+    )
+    for member, row, path in session.execute(query):
+        yield {
+            "subject_id": member.subject_id,
+            "source_record_id": member.record_id,
+            "source_file": path,
+            "source_row": row,
+            "match_probability": member.match_probability,
+            "country": None,
+            "region": None,
+            "tier": None,
+            "score": None,
+        }
+
+
+@app.command("subjects")
+def export_subjects(
+    ctx: typer.Context,
+    output: Annotated[Path, typer.Option("--output", "-o", help="File to write.")],
+    fmt: Annotated[Format, typer.Option("--format", "-f", help="csv or json.")] = Format.csv,
+    home: HomeOption = None,
+    db: DbOption = None,
+) -> None:
+    """Every subject's member records: subject, record, file, row, match probability (then country, region,
+    tier and score, empty until locate and rank have run)."""
+    from threadline.cli.common import actor
+    from threadline.core import audit
+
+    store = store_from(ctx, home, db)
+    with store.session() as session, output.open("w", encoding="utf-8", newline="") as out:
+        count = _write(subject_rows(session), fmt, out)
+        audit.record(session, actor=actor(), action="export.subjects", details={"rows": count, "file": str(output)})
+    console.print(f"Wrote {count:,} subject members to {output}")

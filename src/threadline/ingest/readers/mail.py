@@ -10,6 +10,8 @@ import hashlib
 import re
 from collections.abc import Callable, Iterator
 from email import policy
+from email.errors import HeaderParseError
+from email.header import decode_header, make_header
 from email.parser import BytesParser
 from email.utils import getaddresses, parsedate_to_datetime
 from typing import Any
@@ -45,6 +47,16 @@ def _mbox_messages(file: SeizedFile) -> Iterator[tuple[int, bytes]]:
         yield start, b"".join(current)
 
 
+def decoded(text: str) -> str:
+    """An RFC 2047 encoded header value ("=?utf-8?b?…?=") as the text it stands for."""
+    if "=?" not in text:
+        return text
+    try:
+        return str(make_header(decode_header(text)))
+    except (HeaderParseError, LookupError, UnicodeDecodeError, ValueError):
+        return text
+
+
 def _addresses(message: Any, header: str) -> list[tuple[str, str]]:
     values = [str(v) for v in message.get_all(header, [])]
     if not values:
@@ -53,7 +65,7 @@ def _addresses(message: Any, header: str) -> list[tuple[str, str]]:
         pairs = getaddresses(values)
     except (TypeError, ValueError, IndexError):
         return []
-    return [(printable(name.strip()), addr.strip()) for name, addr in pairs if addr.strip() or name.strip()]
+    return [(printable(decoded(name).strip()), addr.strip()) for name, addr in pairs if addr.strip() or name.strip()]
 
 
 def _body(message: Any) -> tuple[bytes, str, list[dict[str, Any]]]:
@@ -123,7 +135,7 @@ def message_items(seq: int, line: int, index: int, data: bytes, find: Finder) ->
     fields: dict[str, Any] = {
         "message_id": printable(str(message.get("Message-ID", "") or "").strip()) or None,
         "date": sent,
-        "subject": printable(str(message.get("Subject", "") or "")),
+        "subject": printable(decoded(str(message.get("Subject", "") or ""))),
         "sender": [a for _, a in participants["sender"] if a],
         "recipients": [a for _, a in participants["recipient"] + participants["cc"] if a],
         "reply_to": [a for _, a in participants["reply_to"] if a],
