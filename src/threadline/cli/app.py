@@ -54,7 +54,7 @@ app.add_typer(ingest.quarantine_app, name="quarantine", help="Rows that could no
 app.command("resolve", help="Resolve records into subjects (people) with Splink.")(resolve_cli.resolve)
 app.add_typer(resolve_cli.subjects_app, name="subjects", help="Subjects: show one with its records, explain a match.")
 app.command("review", help="Review uncertain pairs: same / not same / skip.")(resolve_cli.review)
-app.add_typer(export.app, name="export", help="Export records (and later subjects, leads, media) as CSV or JSON.")
+app.add_typer(export.app, name="export", help="Export records, subjects and media (leads later) as CSV or JSON.")
 app.add_typer(agencies.app, name="agencies", help="The agency directory: list and import agencies.")
 app.add_typer(users.app, name="users", help="Users: add, list and disable.")
 app.add_typer(audit.app, name="audit", help="The audit trail: verify the hash chain and read events.")
