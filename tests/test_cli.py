@@ -167,6 +167,8 @@ def test_ingest_quarantine_and_export_through_the_cli(db_url: str, tmp_path: Pat
     code, _, _ = invoke("export", "records", "--format", "json", "-o", str(tmp_path / "r.json"), "--db", db_url)
     exported = json.loads((tmp_path / "r.json").read_text(encoding="utf-8"))
     assert [r["given_name"] for r in exported] == ["Ann", "Bo"]
+    code, out, _ = invoke("audit", "log", "--action", "export.records", "--json", "--db", db_url)
+    assert [e["details"]["rows"] for e in json.loads(out)] == [2, 2]  # exports of personal data are audited
     code, out, _ = invoke("run", str(folder), "--db", db_url, "--home", str(tmp_path / "h"), "--json")
     assert code == 0 and json.loads(out)["ingest"]["totals"]["unchanged"] == 1
 
