@@ -1,13 +1,27 @@
 """One data model for every stage: SQLAlchemy 2 typed ORM, migrated with Alembic.
 
-Each module holds one area of the schema (seizure, directory, audit, media, resolve). Later stages add theirs
-here (locate/rank: JurisdictionClaim, RiskAssessment; refer/track: Lead, LeadEvent, ReferralPackage), import them
-below and add a migration.
+Each module holds one area of the schema (seizure, directory, audit, media, resolve, locate, rank, lead, run).
+A new table goes in the module of its area, is imported below and gets a migration.
 """
 
 from threadline.model.audit import AuditEvent, AuditHead
 from threadline.model.base import Base, utcnow
 from threadline.model.directory import AGENCY_KINDS, ROLES, Agency, User
+from threadline.model.lead import (
+    HANDLING_CODES,
+    KEY_KINDS,
+    LEAD_EVENT_KINDS,
+    LEAD_STATUSES,
+    LEAD_TRANSITIONS,
+    OUTCOMES,
+    TERMINAL_STATUSES,
+    AgencyKey,
+    Lead,
+    LeadEvent,
+    ReferralPackage,
+    StatusExchange,
+)
+from threadline.model.locate import CLAIM_SOURCES, JurisdictionClaim, SubjectJurisdiction
 from threadline.model.media import (
     MEDIA_KINDS,
     MEDIA_ORIGINS,
@@ -18,6 +32,7 @@ from threadline.model.media import (
     MediaVerdict,
     QuarantinedHash,
 )
+from threadline.model.rank import TIER_LABELS, TIERS, RiskAssessment, RuleSet
 from threadline.model.resolve import (
     JUDGEMENT_DECISIONS,
     Judgement,
@@ -28,6 +43,7 @@ from threadline.model.resolve import (
     SubjectLink,
     SubjectMember,
 )
+from threadline.model.run import StageRun
 from threadline.model.seizure import (
     CANONICAL_FIELDS,
     IDENTIFIER_KINDS,
@@ -43,33 +59,53 @@ from threadline.model.seizure import (
 __all__ = [
     "AGENCY_KINDS",
     "CANONICAL_FIELDS",
+    "CLAIM_SOURCES",
+    "HANDLING_CODES",
     "IDENTIFIER_KINDS",
     "JUDGEMENT_DECISIONS",
+    "KEY_KINDS",
+    "LEAD_EVENT_KINDS",
+    "LEAD_STATUSES",
+    "LEAD_TRANSITIONS",
     "MEDIA_KINDS",
     "MEDIA_ORIGINS",
+    "OUTCOMES",
     "RECORD_TYPES",
     "ROLES",
+    "TERMINAL_STATUSES",
+    "TIERS",
+    "TIER_LABELS",
     "VERDICTS",
     "Agency",
+    "AgencyKey",
     "AuditEvent",
     "AuditHead",
     "Base",
     "HashSet",
     "Identifier",
     "Judgement",
+    "JurisdictionClaim",
     "KnownHash",
+    "Lead",
+    "LeadEvent",
     "MediaItem",
     "MediaVerdict",
     "Operation",
     "QuarantinedHash",
     "QuarantinedRow",
+    "ReferralPackage",
     "ResolveModel",
     "ResolveRun",
     "ReviewPair",
+    "RiskAssessment",
+    "RuleSet",
     "Seizure",
     "SourceFile",
     "SourceRecord",
+    "StageRun",
+    "StatusExchange",
     "Subject",
+    "SubjectJurisdiction",
     "SubjectLink",
     "SubjectMember",
     "User",
