@@ -1,0 +1,1 @@
+"""Stage refer: leads per subject and agency, and signed, encrypted referral packages."""
