@@ -130,7 +130,7 @@ def test_demo_runs_as_a_real_process(tmp_path: Path) -> None:
     command = [*_threadline_command(), "demo", "--people", "80", "--no-serve"]
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
-    assert "Stages that ran: synth, init, ingest" in done.stdout
+    assert "Operation Demo" in done.stdout and "Summary" in done.stdout
     assert "Audit chain" in done.stdout and "OK" in done.stdout
     assert (tmp_path / "home" / "threadline.db").exists()
     again = subprocess.run([*command, "--json"], env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path)
@@ -138,7 +138,9 @@ def test_demo_runs_as_a_real_process(tmp_path: Path) -> None:
     result = json.loads(again.stdout)
     assert result["audit_chain_ok"] is True and result["agencies"] == 249
     assert result["synth"]["people"] == 80
-    assert result["ingest"]["records"] > 80 and result["ingest"]["unchanged"] > 0  # the rerun added nothing
+    stages = {s["stage"]: s for s in result["pipeline"]["stages"]}
+    assert all(s["status"] == "skipped" for s in stages.values())  # the rerun found nothing changed
+    assert result["pipeline"]["summary"]["records"] > 80 and result["pipeline"]["summary"]["subjects"] > 0
 
 
 def test_ingest_quarantine_and_export_through_the_cli(db_url: str, tmp_path: Path) -> None:
@@ -170,7 +172,8 @@ def test_ingest_quarantine_and_export_through_the_cli(db_url: str, tmp_path: Pat
     code, out, _ = invoke("audit", "log", "--action", "export.records", "--json", "--db", db_url)
     assert [e["details"]["rows"] for e in json.loads(out)] == [2, 2]  # exports of personal data are audited
     code, out, _ = invoke("run", str(folder), "--db", db_url, "--home", str(tmp_path / "h"), "--json")
-    assert code == 0 and json.loads(out)["ingest"]["totals"]["unchanged"] == 1
+    ingest_stage = json.loads(out)["stages"][0]
+    assert code == 0 and ingest_stage["stage"] == "ingest" and ingest_stage["report"]["totals"]["unchanged"] == 1
 
 
 def test_ingest_missing_folder_is_exit_1(tmp_path: Path) -> None:

@@ -12,27 +12,13 @@ from rich.table import Table
 from sqlalchemy import func, select
 
 from threadline.cli.common import DbOption, HomeOption, JsonOption, actor, console, print_json, store_from
-from threadline.cli.ingest import run_ingest
-from threadline.cli.resolve import resolve_summary, run_resolve
+from threadline.cli.run import execute, print_pipeline
 from threadline.cli.synth import run_synth
 from threadline.core import audit
-from threadline.core.db import Store, redact
+from threadline.core.db import redact
 from threadline.directory import seed_national_agencies
 from threadline.model import Agency, AuditEvent
-
-# Stages in pipeline order, and whether this build has them. Each stage flips to True as it lands.
-PIPELINE = [
-    ("synth", True),
-    ("init", True),
-    ("ingest", True),
-    ("media", True),
-    ("resolve", True),
-    ("locate", False),
-    ("rank", False),
-    ("refer", False),
-    ("track", False),
-    ("web", False),
-]
+from threadline.pipeline import PipelineOptions
 
 
 def _demo_seizure(home: Path, people: int, seed: int) -> tuple[Path, dict[str, Any]]:
@@ -45,24 +31,6 @@ def _demo_seizure(home: Path, people: int, seed: int) -> tuple[Path, dict[str, A
         shutil.rmtree(out)  # an interrupted earlier run: start again
     report = run_synth(out, people, seed, countries=50, media=None)
     return out, report.to_dict()
-
-
-def _demo_media(store: Store, out: Path) -> dict[str, Any]:
-    """Media stage: hash the seized media, import the synthetic known set (VICS + PDQ list), triage."""
-    from threadline.cli.media import run_scan, run_triage
-    from threadline.media import import_hashes
-
-    scanned = run_scan(store, out / "seizure" / "media")
-    imported = [
-        import_hashes(store, out / "known" / name, name=f"demo-{name.split('.')[0]}", actor=actor())
-        for name in ("vics.json", "pdq.txt")
-    ]
-    triaged = run_triage(store)
-    return {
-        "scan": scanned.to_dict() | {"problems": len(scanned.problems)},
-        "known_hashes": sum(r.hashes for r in imported),
-        "triage": triaged.to_dict(),
-    }
 
 
 def demo(
@@ -79,16 +47,19 @@ def demo(
     with store.session() as session:
         seed_national_agencies(session, actor=actor())
         audit.record(session, actor=actor(), action="demo.run", details={"people": people, "seed": seed})
-    ingested = run_ingest(store, out / "seizure", None, "Demo").totals
-    media = _demo_media(store, out)
-    resolved = run_resolve(store)
+    pipeline = execute(
+        store,
+        PipelineOptions(
+            directory=out / "seizure",
+            operation="Demo",
+            known=(out / "known" / "vics.json", out / "known" / "pdq.txt"),
+        ),
+    )
     with store.session() as session:
         agencies = session.scalar(select(func.count()).select_from(Agency)) or 0
         countries = session.scalar(select(func.count(func.distinct(Agency.country)))) or 0
         events = session.scalar(select(func.count()).select_from(AuditEvent)) or 0
         chain = audit.verify(session)
-    ran = [name for name, built in PIPELINE if built]
-    pending = [name for name, built in PIPELINE if not built]
     result: dict[str, Any] = {
         "seizure": str(out),
         "synth": summary,
@@ -97,11 +68,7 @@ def demo(
         "countries_covered": countries,
         "audit_events": events,
         "audit_chain_ok": chain.ok,
-        "ingest": ingested,
-        "media": media,
-        "resolve": resolved.to_dict(),
-        "stages_ran": ran,
-        "stages_not_built_yet": pending,
+        "pipeline": pipeline.to_dict(),
         "served": False,
     }
     if json:
@@ -115,26 +82,9 @@ def demo(
     table.add_row("Media files (benign)", str(summary.get("media_files")))
     table.add_row("Known-hash set", f"{summary.get('known_hashes')} hashes")
     table.add_row("Store", result["database"])
-    by_type = ", ".join(f"{k} {v:,}" for k, v in ingested["records_by_type"].items())
-    table.add_row(
-        "Ingested",
-        f"{ingested['rows']:,} rows from {ingested['ingested'] + ingested['unchanged']} files → "
-        f"{ingested['records']:,} records ({by_type}), {ingested['media_items']:,} media hashes, "
-        f"{ingested['quarantined']:,} quarantined (`threadline quarantine list`)",
-    )
-    table.add_row("Resolved", resolve_summary(resolved))
-    v = media["triage"]["verdicts"]
-    table.add_row(
-        "Media triage",
-        f"{media['scan']['hashed']:,} files hashed ({media['scan']['perceptual']:,} with PDQ), "
-        f"{media['known_hashes']:,} known hashes imported; known-exact {v['known-exact']:,}, "
-        f"known-near {v['known-near']:,}, novel {v['novel']:,}, low-quality {v['low-quality']:,}, "
-        f"unhashable {v['unhashable']:,} (`threadline export media`)",
-    )
     table.add_row("Agency directory", f"{agencies} agencies covering {countries} countries")
     table.add_row("Audit chain", f"{'OK' if chain.ok else 'BROKEN'} ({events} events)")
     console.print(table)
-    console.print(f"Stages that ran: {', '.join(ran)}")
-    console.print(f"Not built yet: {', '.join(pending)} (they join the demo as they land)")
+    print_pipeline(pipeline)
     if not no_serve:
         console.print("The web application is not built yet, so there is nothing to serve; stopping here.")

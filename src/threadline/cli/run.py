@@ -1,19 +1,89 @@
-"""`threadline run DIR`: every stage built so far, in order."""
+"""`threadline run DIR`: every stage in order with one progress display and one summary; resumable."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
 
 from threadline.cli.common import DbOption, HomeOption, JsonOption, actor, console, print_json, store_from
-from threadline.cli.ingest import MappingOption, OperationOption, print_ingest, run_ingest
-from threadline.cli.media import print_scan, print_triage, run_scan, run_triage
-from threadline.cli.resolve import resolve_summary, run_resolve
+from threadline.cli.ingest import MappingOption, OperationOption
+from threadline.core.db import Store
 from threadline.directory import seed_national_agencies
+from threadline.pipeline import STAGES, PipelineOptions, PipelineReport, run_pipeline
 
-STAGES = ("ingest", "media", "resolve")
+
+@contextmanager
+def stage_progress(total: int) -> Iterator[Any]:
+    """One line per run: which stage of how many, what it is doing now, and the time spent."""
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("[bold]{task.fields[stage]}[/bold] ({task.completed}/{task.total})"),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        console=console,
+        disable=not console.is_terminal,
+        transient=True,
+    ) as bar:
+        task = bar.add_task("starting", total=total, stage="")
+        seen: list[str] = []
+
+        def update(stage: str, message: str) -> None:
+            if stage not in seen:
+                seen.append(stage)
+            bar.update(task, completed=len(seen) - 1, stage=stage, description=message[:100])
+
+        yield update
+
+
+def execute(store: Store, options: PipelineOptions) -> PipelineReport:
+    with store.session() as session:
+        seed_national_agencies(session, actor=actor())
+    with stage_progress(len(STAGES)) as update:
+        return run_pipeline(store, options, actor=actor(), progress=update)
+
+
+def print_pipeline(report: PipelineReport) -> None:
+    stages = Table("stage", "status", "seconds", "what happened", title=f"Operation {report.operation}")
+    for outcome in report.stages:
+        stages.add_row(outcome.stage, outcome.status, f"{outcome.seconds:.1f}", _line(outcome.stage, outcome))
+    console.print(stages)
+    summary = Table("", "", title="Summary", show_header=False)
+    for key, value in report.summary.items():
+        if isinstance(value, dict):
+            value = ", ".join(f"{k} {v:,}" if isinstance(v, int) else f"{k} {v}" for k, v in value.items()) or "none"
+        elif isinstance(value, int):
+            value = f"{value:,}"
+        summary.add_row(key.replace("_", " "), str(value))
+    console.print(summary)
+    console.print(f"Done in {report.seconds:.1f} s; `threadline run` again skips stages whose inputs are unchanged.")
+
+
+def _line(stage: str, outcome: Any) -> str:
+    if outcome.status == "skipped":
+        return str(outcome.reason)
+    r = outcome.report
+    if stage == "ingest":
+        t = r.get("totals", {})
+        return (
+            f"{t.get('rows', 0):,} rows → {t.get('records', 0):,} records, {t.get('quarantined', 0):,} quarantined, "
+            f"{t.get('media_items', 0):,} media hashes listed"
+        )
+    if stage == "media":
+        scan, triage = r.get("scan", {}), r.get("triage", {})
+        verdicts = ", ".join(f"{k} {v:,}" for k, v in triage.get("verdicts", {}).items() if v)
+        return f"{scan.get('hashed', 0):,} files hashed; {triage.get('items', 0):,} items triaged ({verdicts})"
+    if stage == "resolve":
+        return (
+            f"{r.get('mode')}: {r.get('records', 0):,} records → {r.get('subjects', 0):,} subjects, "
+            f"{r.get('review_queue', 0):,} pairs to review, {r.get('links', 0):,} links"
+        )
+    return ", ".join(f"{k} {v}" for k, v in r.items() if isinstance(v, int | float | str))[:200]
 
 
 def run(
@@ -21,30 +91,37 @@ def run(
     directory: Annotated[Path, typer.Argument(help="Folder holding the seized files.")],
     mapping: MappingOption = None,
     operation: OperationOption = "default",
+    from_stage: Annotated[
+        str | None, typer.Option("--from", help=f"Start at this stage ({', '.join(STAGES)}).", show_default=False)
+    ] = None,
+    until_stage: Annotated[
+        str | None, typer.Option("--until", help="Stop after this stage.", show_default=False)
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Run every selected stage even if nothing changed.")] = False,
+    known: Annotated[
+        list[Path] | None,
+        typer.Option("--known", help="A known-hash set to import before triage (repeatable; VICS, CSV, PDQ list)."),
+    ] = None,
+    engine: Annotated[str, typer.Option(help="Resolve engine: duckdb or spark.")] = "duckdb",
+    threshold: Annotated[float, typer.Option(help="Resolve match probability threshold.")] = 0.9,
     home: HomeOption = None,
     db: DbOption = None,
     json: JsonOption = False,
 ) -> None:
     store = store_from(ctx, home, db)
-    with store.session() as session:
-        seed_national_agencies(session, actor=actor())
-    report = run_ingest(store, directory, mapping, operation)
-    # Media: hash the seizure's images and videos (documents are ingest's); triage against the imported sets.
-    scanned = run_scan(store, directory, operation=operation, only_media=True)
-    triaged = run_triage(store, seizure=scanned.seizure_id)
-    resolved = run_resolve(store)
+    options = PipelineOptions(
+        directory=directory,
+        mapping=mapping,
+        operation=operation,
+        from_stage=from_stage,
+        until_stage=until_stage,
+        force=force,
+        known=tuple(known or ()),
+        engine=engine,
+        threshold=threshold,
+    )
+    report = execute(store, options)
     if json:
-        print_json(
-            {
-                "stages": list(STAGES),
-                "ingest": report.to_dict(),
-                "media": {"scan": scanned.to_dict(), "triage": triaged.to_dict()},
-                "resolve": resolved.to_dict(),
-            }
-        )
+        print_json(report.to_dict())
         return
-    print_ingest(report)
-    print_scan(scanned)
-    print_triage(triaged)
-    console.print(resolve_summary(resolved))
-    console.print(f"Stages that ran: {', '.join(STAGES)}")
+    print_pipeline(report)
