@@ -10,6 +10,7 @@ from threadline import __version__
 from threadline.cli import agencies, audit, demo, export, ingest, init, run, synth, users
 from threadline.cli import media as media_cli
 from threadline.cli import resolve as resolve_cli
+from threadline.cli import serve as serve_cli
 from threadline.cli.common import DbOption, HomeOption, RootOptions, ThreadlineGroup
 
 app = typer.Typer(
@@ -57,6 +58,7 @@ app.command("review", help="Review uncertain pairs: same / not same / skip.")(re
 app.add_typer(export.app, name="export", help="Export records, subjects and media (leads later) as CSV or JSON.")
 app.add_typer(agencies.app, name="agencies", help="The agency directory: list and import agencies.")
 app.add_typer(users.app, name="users", help="Users: add, list and disable.")
+app.command("serve", help="Serve the web pages and the JSON API.")(serve_cli.serve)
 app.add_typer(audit.app, name="audit", help="The audit trail: verify the hash chain and read events.")
 
 

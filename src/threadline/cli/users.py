@@ -105,3 +105,33 @@ def disable(
         print_json(result)
         return
     console.print(f"Disabled {result['username']}")
+
+
+@app.command("token")
+def token(
+    ctx: typer.Context,
+    username: Annotated[str, typer.Argument(help="The user the token acts as (with that user's permissions).")],
+    name: Annotated[str, typer.Option("--name", help="What the token is for, e.g. the client using it.")] = "api",
+    days: Annotated[int | None, typer.Option("--days", min=1, max=3650, help="Days until it expires.")] = None,
+    home: HomeOption = None,
+    db: DbOption = None,
+    json: JsonOption = False,
+) -> None:
+    """Mint an API token for /api/v1 (shown once; only its hash is kept)."""
+    from threadline.web.auth import mint_token
+
+    store = store_from(ctx, home, db)
+    with store.session() as session:
+        secret, row = mint_token(session, username, name, actor=actor(), days=days)
+        result = {
+            "token": secret,
+            "id": row.id,
+            "prefix": row.prefix,
+            "username": username.strip().lower(),
+            "expires_at": row.expires_at.isoformat() if row.expires_at else None,
+        }
+    if json:
+        print_json(result)
+        return
+    console.print(f"Token for {result['username']} (shown once, keep it safe):")
+    console.print(secret, markup=False)

@@ -55,6 +55,7 @@ from threadline.model.seizure import (
     SourceFile,
     SourceRecord,
 )
+from threadline.model.web import ApiToken, LoginAttempt, WebSession
 
 __all__ = [
     "AGENCY_KINDS",
@@ -78,6 +79,7 @@ __all__ = [
     "VERDICTS",
     "Agency",
     "AgencyKey",
+    "ApiToken",
     "AuditEvent",
     "AuditHead",
     "Base",
@@ -88,6 +90,7 @@ __all__ = [
     "KnownHash",
     "Lead",
     "LeadEvent",
+    "LoginAttempt",
     "MediaItem",
     "MediaVerdict",
     "Operation",
@@ -109,5 +112,6 @@ __all__ = [
     "SubjectLink",
     "SubjectMember",
     "User",
+    "WebSession",
     "utcnow",
 ]
