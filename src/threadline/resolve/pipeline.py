@@ -35,7 +35,8 @@ from threadline.resolve import engine as engines
 from threadline.resolve import spec
 from threadline.resolve.clusters import Edge, cluster
 from threadline.resolve.links import subject_links
-from threadline.resolve.prepare import Prepared, iter_records, prepare, to_arrow
+from threadline.resolve.prepare import PERSON_TYPES, Prepared, iter_records, prepare, to_arrow
+from threadline.resolve.references import find_references
 from threadline.resolve.subjects import canonical_attributes
 from threadline.resolve.training import linker_for, model_settings, train
 
@@ -76,6 +77,7 @@ class ResolveReport:
     review_queue: int = 0
     judgements_applied: int = 0
     links: int = 0
+    references: dict[str, Any] = field(default_factory=dict)
     skipped_values: dict[str, int] = field(default_factory=dict)
     shared_identifiers: dict[str, int] = field(default_factory=dict)
     model_version: int | None = None
@@ -201,6 +203,7 @@ def resolve(
     with store.session() as session:
         state = _load_state(session)
         prepared = prepare(iter_records(session))
+        references = find_references(session, PERSON_TYPES)
     all_ids = {r["unique_id"] for r in prepared.rows} | set(prepared.insufficient) | set(prepared.duplicates)
     report.records = len(all_ids)
     report.records_by_type = dict(sorted(prepared.by_type.items()))
@@ -273,12 +276,21 @@ def resolve(
             edges.append((a, b, 1.0))
     if report.mode == "incremental":
         edges.extend(_existing_chains(state.members))
+    # The seizure's own keys (an order's customer number): a record with too little to match on still joins the
+    # record it names.
+    referenced: set[int] = set()
+    for a, b, p in references.edges:
+        if a in all_ids and b in all_ids and _pair(a, b) not in state.apart:
+            edges.append((a, b, p))
+            referenced.update((a, b))
+    report.references = references.to_dict()
     report.matches = sum(1 for e in edges if e[2] >= settings.threshold)
     report.judgements_applied = len(state.apart) + len(state.together)
-    matchable = all_ids - set(prepared.insufficient)
+    matchable = (all_ids - set(prepared.insufficient)) | referenced
     clusters = cluster(matchable, edges, settings.threshold, state.apart)
     for record in prepared.insufficient:
-        clusters[record] = record
+        if record not in referenced:
+            clusters[record] = record
     probability = _member_probability(clusters, edges, settings.threshold)
 
     say("writing subjects")
