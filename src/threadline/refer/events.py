@@ -1,35 +1,70 @@
 """The one way a lead's state changes: append a `LeadEvent`, checked against the lead's state machine.
 
 Refer writes a lead's first events (created, sent); track (acknowledge, assign, outcome, recall, escalation) and the
-receiving side's import go through the same function, so every state change is an append-only event with actor,
+import of status files go through the same function, so every state change is an append-only event with actor,
 time and notes, and an illegal transition is refused before anything is written.
+
+Clocks. A lead carries two response clocks, both counted from the moment it is sent: acknowledge by (`ack_due_at`)
+and act by (`action_due_at`), from its tier and the receiving agency's policy (`refer.clocks`). `due_at` is the
+clock running now: the acknowledge clock while the lead is sent, the act clock once it is acknowledged or under
+investigation, none while it sits with a hop below (assigned; the hop runs its own clocks) or once an action, an
+outcome, a close or a recall is recorded. A lead sent without clocks gets them here, so no sent lead is ever
+without a running clock.
 """
 
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session
 
-from threadline.core.errors import ConflictError
+from threadline.core.errors import ConflictError, InputError
 from threadline.model import (
     LEAD_EVENT_KINDS,
     LEAD_STATUSES,
     LEAD_TRANSITIONS,
+    OUTCOMES,
     TERMINAL_STATUSES,
+    Agency,
     Lead,
     LeadEvent,
     utcnow,
 )
+from threadline.refer.clocks import agency_clocks, default_clocks
 
 # Events that record something without moving the lead to another status.
 NON_TRANSITIONS = frozenset(set(LEAD_EVENT_KINDS) - set(LEAD_STATUSES))
+EVENT_ORIGINS = ("local", "imported")
+OUTCOME_COUNTS = ("arrests", "charges", "children_safeguarded")
+ESCALATION_LEVELS = (1, 2, 3)
 
 
 def can_transition(current: str, target: str) -> bool:
     return target in LEAD_TRANSITIONS.get(current, ())
+
+
+def set_clocks(lead: Lead, agency: Agency | None, start: datetime) -> None:
+    """Set the lead's acknowledge-by and act-by from `start` (the moment it is sent) under `agency`'s policy."""
+    clocks = agency_clocks(agency) if agency is not None else default_clocks()
+    clock = clocks.get(lead.tier) or clocks["low"]
+    lead.ack_due_at, lead.action_due_at = clock.due(start)
+
+
+def clock_length(lead: Lead) -> timedelta | None:
+    """How long the running clock gave the agency: from sending to `due_at` (None when no clock runs)."""
+    if lead.due_at is None:
+        return None
+    start = lead.sent_at or lead.created_at
+    if start is None or lead.due_at <= start:
+        return timedelta(hours=1)
+    return lead.due_at - start
+
+
+def clock_name(lead: Lead) -> str:
+    """Which clock `due_at` is: "acknowledge" while the lead waits to be acknowledged, else "act"."""
+    return "acknowledge" if lead.status == "sent" else "act"
 
 
 def append_event(
@@ -49,10 +84,14 @@ def append_event(
 
     `kind` is a target status (sent, acknowledged, …, recalled) or an event that leaves the status alone (note,
     escalated, imported, package_written, received). Raises ConflictError for a transition the state machine
-    does not allow; nothing is written then."""
+    does not allow, InputError for an outcome without a known outcome or with negative counts; nothing is written
+    then."""
     if kind not in LEAD_EVENT_KINDS:
         raise ConflictError(f"unknown lead event {kind!r}; expected one of {', '.join(LEAD_EVENT_KINDS)}")
+    if origin not in EVENT_ORIGINS:
+        raise ConflictError(f"unknown event origin {origin!r}; expected one of {', '.join(EVENT_ORIGINS)}")
     at = at or utcnow()
+    details = dict(details or {})
     current = lead.status
     target: str | None = None
     if kind in LEAD_STATUSES:
@@ -65,6 +104,18 @@ def append_event(
         target = kind
     elif current in TERMINAL_STATUSES and kind not in ("note", "imported", "received"):
         raise ConflictError(f"lead {lead.uid} is {current}; only notes can be added")
+    if kind == "outcome":
+        _check_outcome(lead, details)
+    if kind == "escalated":
+        level = details.get("level")
+        if level not in ESCALATION_LEVELS:
+            raise ConflictError(f"escalation of lead {lead.uid} needs a level in 1-3, not {level!r}")
+    if target == "sent" and (lead.ack_due_at is None or lead.action_due_at is None):
+        agency = session.get(Agency, lead.agency_id) if lead.agency_id is not None else None
+        ack_due, action_due = lead.ack_due_at, lead.action_due_at
+        set_clocks(lead, agency, at)
+        lead.ack_due_at = ack_due or lead.ack_due_at
+        lead.action_due_at = action_due or lead.action_due_at
     event = LeadEvent(
         uid=uid or str(uuid.uuid4()),
         lead=lead,
@@ -75,26 +126,41 @@ def append_event(
         agency_id=agency_id,
         at=at,
         notes=notes,
-        details=dict(details or {}),
+        details=details,
         origin=origin,
         recorded_at=utcnow(),
     )
     session.add(event)
     if target is not None:
         _apply(lead, target, at, event.details)
-    lead.updated_at = at
+    elif kind == "escalated":
+        lead.escalation_level = max(lead.escalation_level or 0, int(details["level"]))
+    lead.updated_at = at if lead.updated_at is None else max(lead.updated_at, at)
     return event
 
 
+def _check_outcome(lead: Lead, details: dict[str, Any]) -> None:
+    outcome = details.get("outcome")
+    if outcome not in OUTCOMES:
+        raise InputError(f"lead {lead.uid}: unknown outcome {outcome!r}; expected one of {', '.join(OUTCOMES)}")
+    for counter in OUTCOME_COUNTS:
+        value = details.get(counter, 0)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise InputError(f"lead {lead.uid}: {counter} must be a whole number of 0 or more, not {value!r}")
+
+
 def _apply(lead: Lead, target: str, at: datetime, details: dict[str, Any]) -> None:
-    """Move the lead's current state and its running clock: acknowledge-by until acknowledged, act-by until an
-    action or outcome is recorded, no clock once closed or recalled."""
+    """Move the lead's current state and its running clock (see the module's docstring)."""
     lead.status = target
     if target == "sent":
         lead.sent_at = lead.sent_at or at
         lead.due_at = lead.ack_due_at
     elif target == "acknowledged":
         lead.acknowledged_at = lead.acknowledged_at or at
+        lead.due_at = lead.action_due_at
+    elif target == "assigned":
+        lead.due_at = None
+    elif target == "investigating":
         lead.due_at = lead.action_due_at
     elif target in ("action_taken", "outcome"):
         lead.due_at = None
@@ -103,7 +169,8 @@ def _apply(lead: Lead, target: str, at: datetime, details: dict[str, Any]) -> No
         lead.due_at = None
     if target == "outcome":
         lead.outcome = details.get("outcome", lead.outcome)
-        for counter in ("arrests", "charges", "children_safeguarded"):
-            setattr(lead, counter, getattr(lead, counter) + int(details.get(counter, 0) or 0))
-    if target != "created" and lead.escalation_level and target in ("acknowledged", "action_taken", "outcome"):
+        for counter in OUTCOME_COUNTS:
+            setattr(lead, counter, (getattr(lead, counter) or 0) + int(details.get(counter, 0) or 0))
+    # A new clock starts with a clean escalation ladder.
+    if lead.escalation_level and target in ("acknowledged", "action_taken", "outcome"):
         lead.escalation_level = 0
