@@ -8,6 +8,7 @@ import typer
 
 from threadline import __version__
 from threadline.cli import agencies, audit, demo, export, ingest, init, run, synth, users
+from threadline.cli import locate as locate_cli
 from threadline.cli import media as media_cli
 from threadline.cli import resolve as resolve_cli
 from threadline.cli import serve as serve_cli
@@ -55,6 +56,12 @@ app.add_typer(ingest.quarantine_app, name="quarantine", help="Rows that could no
 app.command("resolve", help="Resolve records into subjects (people) with Splink.")(resolve_cli.resolve)
 app.add_typer(resolve_cli.subjects_app, name="subjects", help="Subjects: show one with its records, explain a match.")
 app.command("review", help="Review uncertain pairs: same / not same / skip.")(resolve_cli.review)
+app.command("locate", help="Place every subject in a country and region; the rest go to the unplaced queue.")(
+    locate_cli.locate
+)
+app.add_typer(locate_cli.jurisdiction_app, name="jurisdiction", help="A subject's jurisdiction: set, clear, show.")
+app.command("unplaced", help="The subjects locate could not place: the coordinator's queue.")(locate_cli.unplaced)
+app.add_typer(locate_cli.routing_app, name="routing", help="Routing rules: which agency below the national one.")
 app.add_typer(export.app, name="export", help="Export records, subjects and media (leads later) as CSV or JSON.")
 app.add_typer(agencies.app, name="agencies", help="The agency directory: list and import agencies.")
 app.add_typer(users.app, name="users", help="Users: add, list and disable.")

@@ -109,11 +109,14 @@ def subjects_show(
     json: JsonOption = False,
 ) -> None:
     """A subject's attributes and member records with provenance (file, row). The view is audited."""
+    from threadline.cli.locate import print_jurisdiction
+    from threadline.locate import jurisdiction_view
     from threadline.resolve.review import subject_view
 
     store = store_from(ctx, home, db)
     with store.session() as session:
         view = subject_view(session, subject_id, actor=actor())
+        view["jurisdiction"] = jurisdiction_view(session, subject_id)
     if json:
         print_json(view)
         return
@@ -142,6 +145,7 @@ def subjects_show(
             str(m.get("date_of_birth") or ""),
         )
     console.print(table)
+    print_jurisdiction(view["jurisdiction"])
 
 
 @subjects_app.command("explain")

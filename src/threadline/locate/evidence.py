@@ -1,0 +1,249 @@
+"""Every piece of locating evidence in one record, as claims with a weight.
+
+A claim says "this record points to country X (and perhaps region Y)", why, and how strongly. The weights are
+points on one scale (see README.md): an address country field or a shipping address is strong; a phone number
+written in international form is strong, one written in national form was read in the record's own country by
+ingest and so only corroborates it; a postal code is worth as much as its format is rare; a city name as much as
+it is unique; an e-mail country-code domain is weak. Private and reserved IP addresses give nothing."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import phonenumbers
+
+from threadline.locate import places
+from threadline.locate.ipgeo import IPPlace, public_address
+
+# Points for one claim of each kind (before the adjustments named where they are applied).
+WEIGHTS: dict[str, float] = {
+    "address_country": 3.0,
+    "shipping": 3.0,
+    "payment": 2.0,
+    "phone": 2.0,
+    "region": 1.5,
+    "ip": 1.5,
+    "postal_code": 1.5,
+    "city": 1.0,
+    "email_domain": 0.5,
+}
+# A national-form number was parsed in the record's country: it shows the number exists there, nothing more.
+PHONE_NATIONAL = 0.5
+# Toll-free, premium, shared-cost, VoIP, personal and UAN numbers are not tied to where anyone lives.
+NON_GEOGRAPHIC = 0.5
+ANONYMOUS_IP = 0.25
+# A region, or a unique city, found only outside the record's stated country.
+OUTSIDE_STATED_COUNTRY = 0.5
+# At most this many candidate countries are claimed for an ambiguous city, region or postal code.
+MAX_CANDIDATES = 3
+
+_NON_GEOGRAPHIC_TYPES = frozenset(
+    {
+        phonenumbers.PhoneNumberType.TOLL_FREE,
+        phonenumbers.PhoneNumberType.PREMIUM_RATE,
+        phonenumbers.PhoneNumberType.SHARED_COST,
+        phonenumbers.PhoneNumberType.VOIP,
+        phonenumbers.PhoneNumberType.PERSONAL_NUMBER,
+        phonenumbers.PhoneNumberType.UAN,
+        phonenumbers.PhoneNumberType.PAGER,
+    }
+)
+_PHONEISH = re.compile(r"(?:\+|(?<!\d)00)?[\d(][\d\s().\-/]{4,}\d")
+_NON_DIGIT = re.compile(r"\D")
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    source: str
+    value: str
+    country: str
+    region: str | None
+    weight: float
+    ambiguous: bool = False
+    note: str | None = None
+
+
+IPLookup = Callable[[str], IPPlace | None]
+
+
+def country_source(record_type: str) -> str:
+    """What a record's country field is: a shipping address on an order, a payer's country on a payment."""
+    return {"order": "shipping", "payment": "payment"}.get(record_type, "address_country")
+
+
+def record_evidence(
+    record_type: str,
+    fields: dict[str, Any],
+    raw: dict[str, Any] | None = None,
+    *,
+    ip_lookup: IPLookup | None = None,
+) -> list[Evidence]:
+    """Claims from one record's canonical fields (and its verbatim row, to see how phones were written)."""
+    out: list[Evidence] = []
+    country = fields.get("country") if isinstance(fields.get("country"), str) else None
+    if country:
+        source = country_source(record_type)
+        out.append(Evidence(source, str(fields.get("country_raw") or country), country, None, WEIGHTS[source]))
+    out.extend(_region(fields, country))
+    out.extend(_postal(fields, country))
+    out.extend(_city(fields, country))
+    out.extend(_phones(fields, raw or {}, country))
+    out.extend(_emails(fields))
+    if ip_lookup is not None:
+        out.extend(_ips(fields, ip_lookup))
+    return out
+
+
+def _texts(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value] if value.strip() else []
+    if isinstance(value, list):
+        return [v for v in value if isinstance(v, str) and v.strip()]
+    return []
+
+
+def _region(fields: dict[str, Any], country: str | None) -> Iterator[Evidence]:
+    for text in _texts(fields.get("region"))[:1]:
+        found = places.find_regions(text, country)
+        if not found:
+            continue
+        weight = WEIGHTS["region"]
+        if country and country not in found:
+            weight *= OUTSIDE_STATED_COUNTRY
+        if len(found) > MAX_CANDIDATES:
+            continue
+        ambiguous = len(found) > 1
+        for candidate in sorted(found):
+            codes = found[candidate]
+            region = next(iter(codes)) if len(codes) == 1 else places.lowest_common(codes)
+            note = None
+            if ambiguous:
+                note = "a region of that name exists in " + ", ".join(sorted(found))
+            elif country and candidate != country:
+                note = f"not a region of {country}"
+            yield Evidence("region", text, candidate, region, _w(weight / len(found)), ambiguous, note)
+
+
+def _postal(fields: dict[str, Any], country: str | None) -> Iterator[Evidence]:
+    code = fields.get("postal_code")
+    if not isinstance(code, str) or not code.strip():
+        return
+    fits = places.postal_countries(code)
+    if country and country in fits:
+        # Worth as much as the format is rare: "SW1A 1AA" only fits GB; "80331" fits some sixty countries.
+        note = None if len(fits) == 1 else f"format shared by {len(fits)} countries"
+        weight = WEIGHTS["postal_code"] / math.sqrt(len(fits))
+        yield Evidence("postal_code", code, country, places.postal_region(code, country), _w(weight), False, note)
+        return
+    if len(fits) == 1:
+        only = next(iter(fits))
+        note = f"fits only {only}'s format" + (f", not {country}'s" if country else "")
+        yield Evidence("postal_code", code, only, places.postal_region(code, only), WEIGHTS["postal_code"], False, note)
+    elif not country and 1 < len(fits) <= MAX_CANDIDATES:
+        for candidate in sorted(fits):
+            note = "format of " + ", ".join(sorted(fits))
+            yield Evidence("postal_code", code, candidate, None, _w(WEIGHTS["postal_code"] / len(fits)), True, note)
+
+
+def _city(fields: dict[str, Any], country: str | None) -> Iterator[Evidence]:
+    for text in _texts(fields.get("city"))[:1]:
+        match = places.find_city(text)
+        if match is None:
+            continue
+        found = match.countries
+        others = [c for c in found if c != country]
+        if country and country in found:
+            note = ("also a city in " + ", ".join(others[:5])) if others else None
+            yield Evidence("city", text, country, None, _w(WEIGHTS["city"] / len(found)), bool(others), note)
+        elif len(found) == 1:
+            weight = WEIGHTS["city"] * (OUTSIDE_STATED_COUNTRY if country else 1.0)
+            note = f"not a known city of {country}" if country else None
+            yield Evidence("city", text, found[0], None, _w(weight), False, note)
+        elif not country and len(found) <= MAX_CANDIDATES:
+            for candidate in sorted(found):
+                note = "a city of that name exists in " + ", ".join(found)
+                yield Evidence("city", text, candidate, None, _w(WEIGHTS["city"] / len(found)), True, note)
+
+
+def _raw_strings(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for v in value.values():
+            yield from _raw_strings(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _raw_strings(v)
+
+
+def written_form(raw: dict[str, Any], number: phonenumbers.PhoneNumber) -> str | None:
+    """How the seized record wrote a number: "international" (+CC or 00CC), "national", or None if not found."""
+    nsn = phonenumbers.national_significant_number(number)
+    code = str(number.country_code)
+    national = False
+    for text in _raw_strings(raw):
+        for match in _PHONEISH.finditer(text):
+            written = match.group().lstrip("( ")
+            digits = _NON_DIGIT.sub("", written)
+            if not digits.endswith(nsn):
+                continue
+            if written.startswith("+") or (written.startswith("00") and digits[2:].startswith(code)):
+                return "international"
+            if digits == code + nsn:  # "4915125389830": the country code written without a plus
+                return "international"
+            national = True
+    return "national" if national else None
+
+
+def _phones(fields: dict[str, Any], raw: dict[str, Any], country: str | None) -> Iterator[Evidence]:
+    for e164 in _texts(fields.get("phone")):
+        try:
+            number = phonenumbers.parse(e164, None)
+        except phonenumbers.NumberParseException:
+            continue
+        region = phonenumbers.region_code_for_number(number)
+        if not region or region in ("ZZ", "001"):  # +800, +882…: international services, no country
+            continue
+        weight = WEIGHTS["phone"]
+        notes = []
+        form = written_form(raw, number)
+        if form != "international":
+            weight *= PHONE_NATIONAL
+            notes.append("written in national form, read in the record's country" if form else "as written not found")
+        if phonenumbers.number_type(number) in _NON_GEOGRAPHIC_TYPES:
+            weight *= NON_GEOGRAPHIC
+            notes.append("not a geographic or mobile number")
+        yield Evidence("phone", e164, region, None, _w(weight), False, "; ".join(notes) or None)
+
+
+def _emails(fields: dict[str, Any]) -> Iterator[Evidence]:
+    seen: set[str] = set()
+    for address in _texts(fields.get("email")):
+        country = places.email_country(address)
+        if country is None or country in seen:
+            continue
+        seen.add(country)
+        domain = address.rpartition("@")[2]
+        yield Evidence("email_domain", domain, country, None, WEIGHTS["email_domain"])
+
+
+def _ips(fields: dict[str, Any], lookup: IPLookup) -> Iterator[Evidence]:
+    flags = fields.get("ip_flags")
+    private: dict[str, Any] = flags if isinstance(flags, dict) else {}
+    for text in _texts(fields.get("ip")):
+        if text in private or public_address(text) is None:
+            continue
+        place = lookup(text)
+        if place is None:
+            continue
+        weight = WEIGHTS["ip"] * (ANONYMOUS_IP if place.anonymous else 1.0)
+        note = "an anonymising proxy, VPN or Tor exit" if place.anonymous else None
+        yield Evidence("ip", text, place.country, place.region, _w(weight), False, note)
+
+
+def _w(weight: float) -> float:
+    return round(weight, 4)

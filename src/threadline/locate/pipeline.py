@@ -1,0 +1,444 @@
+"""The locate stage: every active subject's records → claims → one decision, written in one transaction.
+
+A run is a `StageRun` (stage "locate"): its row is committed first with status "running"; the claims and decisions
+are replaced in a second transaction that also marks the run done, so a run killed half-way leaves the previous
+claims and decisions exactly as they were. Decisions that come out the same are not rewritten (they keep the run
+and time that first made them); decisions a coordinator made by hand are never touched. When nothing the stage
+reads has changed since the last run, the run reports "unchanged" and writes nothing else."""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.orm import Session
+
+from threadline.core import audit
+from threadline.core.db import Store
+from threadline.core.errors import NotFoundError
+from threadline.directory import seed_national_agencies
+from threadline.locate.decide import DEFAULT_MIN_CONFIDENCE, HIGH_CONFIDENCE, Decision, decide
+from threadline.locate.evidence import Evidence, record_evidence
+from threadline.locate.ipgeo import IPLocator, mmdb_path
+from threadline.model import (
+    Agency,
+    JurisdictionClaim,
+    Operation,
+    Seizure,
+    SourceFile,
+    SourceRecord,
+    StageRun,
+    Subject,
+    SubjectJurisdiction,
+    SubjectMember,
+    utcnow,
+)
+
+# Bump when evidence or scoring changes, so the next run recomputes instead of reporting "unchanged".
+LOCATE_VERSION = "1"
+_BATCH = 10000
+Progress = Callable[[str], None]
+
+
+@dataclass
+class LocateSettings:
+    mmdb: Path | None = None  # None: THREADLINE_MMDB, else no IP evidence
+    min_confidence: float = DEFAULT_MIN_CONFIDENCE
+    operation: str | None = None  # only subjects with records in this operation's seizures
+    full: bool = False  # recompute even when nothing changed
+
+
+@dataclass
+class LocateReport:
+    mode: str = "full"  # full | unchanged
+    operation: str | None = None
+    min_confidence: float = DEFAULT_MIN_CONFIDENCE
+    subjects: int = 0
+    records: int = 0
+    claims: int = 0
+    claims_by_source: dict[str, int] = field(default_factory=dict)
+    placed: int = 0
+    placed_high: int = 0
+    with_region: int = 0
+    unplaced: int = 0
+    unplaced_no_evidence: int = 0
+    manual: int = 0
+    disagreeing: int = 0
+    decisions_changed: int = 0
+    countries: int = 0
+    placed_by_country: dict[str, int] = field(default_factory=dict)
+    mmdb: str | None = None
+    ip_lookups: int = 0
+    ips_without_database: int = 0
+    run_id: int | None = None
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        out = dict(self.__dict__)
+        out["seconds"] = round(self.seconds, 2)
+        out["claims_by_source"] = dict(sorted(self.claims_by_source.items()))
+        out["placed_by_country"] = dict(sorted(self.placed_by_country.items(), key=lambda kv: (-kv[1], kv[0])))
+        return out
+
+
+def locate(
+    store: Store, settings: LocateSettings | None = None, *, actor: str = "system", progress: Progress | None = None
+) -> LocateReport:
+    """Place every active subject (or those of one operation) in a country, or in the unplaced queue."""
+    settings = settings or LocateSettings()
+    started = time.perf_counter()
+    say = progress or (lambda _message: None)
+    path = mmdb_path(settings.mmdb)
+    locator = IPLocator(path) if path is not None else None
+    try:
+        with store.session() as session:
+            seed_national_agencies(session, actor=actor)
+            operation = _operation(session, settings.operation)
+            inputs = _inputs(session, settings, locator)
+            last = session.scalars(
+                select(StageRun)
+                .where(StageRun.stage == "locate", StageRun.status == "done")
+                .where(StageRun.operation_id == (operation.id if operation else None))
+                .order_by(StageRun.id.desc())
+                .limit(1)
+            ).first()
+            unchanged = last is not None and last.inputs == inputs and not settings.full
+            run = StageRun(stage="locate", operation_id=operation.id if operation else None, inputs=inputs, actor=actor)
+            session.add(run)
+            session.flush()
+            run_id = run.id
+        try:
+            with store.session() as session:
+                report = LocateReport(
+                    operation=settings.operation,
+                    min_confidence=settings.min_confidence,
+                    mmdb=str(path) if path else None,
+                    run_id=run_id,
+                )
+                scope = _scope(operation)
+                if unchanged:
+                    report.mode = "unchanged"
+                    say("inputs unchanged since the last run")
+                else:
+                    _replace(session, report, scope, settings, locator, run_id, say)
+                    report.ip_lookups = locator.lookups if locator else 0
+                _count(session, report, scope)
+                report.seconds = time.perf_counter() - started
+                finished = session.get(StageRun, run_id)
+                assert finished is not None
+                finished.status = "done"
+                finished.report = report.to_dict()
+                finished.finished_at = utcnow()
+                audit.record(
+                    session,
+                    actor=actor,
+                    action="locate.run",
+                    object_type="stage_run",
+                    object_id=run_id,
+                    details={
+                        k: report.to_dict()[k]
+                        for k in ("mode", "operation", "subjects", "placed", "unplaced", "manual", "claims")
+                    },
+                )
+        except BaseException as exc:
+            with store.session() as session:
+                failed = session.get(StageRun, run_id)
+                if failed is not None:
+                    failed.status = "failed"
+                    failed.error = f"{type(exc).__name__}: {exc}"[:4000]
+                    failed.finished_at = utcnow()
+            raise
+    finally:
+        if locator is not None:
+            locator.close()
+    return report
+
+
+def _operation(session: Session, name: str | None) -> Operation | None:
+    if name is None:
+        return None
+    operation = session.scalars(select(Operation).where(Operation.name == name)).first()
+    if operation is None:
+        raise NotFoundError(f"no operation named {name!r}: operations are named by `threadline ingest --operation`")
+    return operation
+
+
+def _inputs(session: Session, settings: LocateSettings, locator: IPLocator | None) -> dict[str, Any]:
+    """What the stage reads, summarised so that any change to it shows."""
+    return {
+        "version": LOCATE_VERSION,
+        "operation": settings.operation,
+        "min_confidence": settings.min_confidence,
+        "mmdb": locator.sha256() if locator else None,
+        "active_subjects": session.scalar(select(func.count()).select_from(Subject).where(Subject.status == "active")),
+        "subject_run": session.scalar(select(func.max(Subject.updated_run_id))),
+        "members": session.scalar(select(func.count()).select_from(SubjectMember)),
+        "member_run": session.scalar(select(func.max(SubjectMember.run_id))),
+        "max_record": session.scalar(select(func.max(SourceRecord.id))),
+    }
+
+
+def _scope(operation: Operation | None) -> Any:
+    """The subjects a run places: every active one, or those with a record in one operation's seizures."""
+    query = select(Subject.id).where(Subject.status == "active")
+    if operation is not None:
+        in_operation = (
+            select(SubjectMember.subject_id)
+            .join(SourceRecord, SourceRecord.id == SubjectMember.record_id)
+            .join(SourceFile, SourceFile.id == SourceRecord.source_file_id)
+            .join(Seizure, Seizure.id == SourceFile.seizure_id)
+            .where(Seizure.operation_id == operation.id)
+        )
+        query = query.where(Subject.id.in_(in_operation))
+    return query
+
+
+def _national_agencies(session: Session) -> dict[str, int]:
+    rows = session.execute(select(Agency.country, Agency.id).where(Agency.kind == "national").order_by(Agency.id))
+    out: dict[str, int] = {}
+    for country, agency_id in rows:
+        out.setdefault(country, agency_id)
+    return out
+
+
+def _members(session: Session, scope: Any) -> Iterator[tuple[int, list[tuple[Any, ...]]]]:
+    query = (
+        select(
+            SubjectMember.subject_id,
+            SubjectMember.record_id,
+            SubjectMember.match_probability,
+            SourceRecord.record_type,
+            SourceRecord.fields,
+            SourceRecord.raw,
+            SourceRecord.source_file_id,
+            SourceRecord.record_key,
+        )
+        .join(SourceRecord, SourceRecord.id == SubjectMember.record_id)
+        .where(SubjectMember.subject_id.in_(scope))
+        .order_by(SubjectMember.subject_id, SubjectMember.record_id)
+        .execution_options(yield_per=5000)
+    )
+    rows = session.execute(query)
+    for subject_id, group in itertools.groupby(rows, key=lambda r: r[0]):
+        yield subject_id, [tuple(r) for r in group]
+
+
+def _siblings(session: Session) -> dict[tuple[int, str, str], list[tuple[int, str, dict[str, Any], dict[str, Any]]]]:
+    """Records that share a file, a record type and a record key: one order's row and its refund's row name the
+    same order, so the order's shipping address locates whoever the refund is for."""
+    shared = (
+        select(SourceRecord.source_file_id, SourceRecord.record_key, SourceRecord.record_type)
+        .where(SourceRecord.record_key.is_not(None))
+        .group_by(SourceRecord.source_file_id, SourceRecord.record_key, SourceRecord.record_type)
+        .having(func.count() > 1)
+        .subquery()
+    )
+    rows = session.execute(
+        select(
+            SourceRecord.source_file_id,
+            SourceRecord.record_key,
+            SourceRecord.record_type,
+            SourceRecord.id,
+            SourceRecord.fields,
+            SourceRecord.raw,
+        ).join(
+            shared,
+            (shared.c.source_file_id == SourceRecord.source_file_id)
+            & (shared.c.record_key == SourceRecord.record_key)
+            & (shared.c.record_type == SourceRecord.record_type),
+        )
+    )
+    out: dict[tuple[int, str, str], list[tuple[int, str, dict[str, Any], dict[str, Any]]]] = {}
+    for file_id, key, record_type, record_id, fields, raw in rows:
+        out.setdefault((file_id, key, record_type), []).append((record_id, record_type, fields, raw))
+    for group in out.values():
+        group.sort(key=lambda r: r[0])
+    return out
+
+
+_DECISION_FIELDS = ("status", "country", "region", "confidence", "agency_id", "reason", "disagreements", "claims")
+
+
+def _replace(
+    session: Session,
+    report: LocateReport,
+    scope: Any,
+    settings: LocateSettings,
+    locator: IPLocator | None,
+    run_id: int,
+    say: Progress,
+) -> None:
+    national = _national_agencies(session)
+    subject_ids = list(session.scalars(scope.order_by(Subject.id)))
+    columns = [getattr(SubjectJurisdiction, k) for k in (*_DECISION_FIELDS, "decided_by")]
+    existing: dict[int, dict[str, Any]] = {}
+    for subject_id, *values in session.execute(
+        select(SubjectJurisdiction.subject_id, *columns).where(SubjectJurisdiction.subject_id.in_(scope))
+    ):
+        existing[subject_id] = dict(zip((*_DECISION_FIELDS, "decided_by"), values, strict=True))
+
+    say(f"replacing the claims of {len(subject_ids):,} subjects")
+    session.execute(
+        delete(JurisdictionClaim).where(JurisdictionClaim.source != "manual", JurisdictionClaim.subject_id.in_(scope))
+    )
+    if settings.operation is None:
+        # Subjects resolve has retired: their automatic claims and decisions go; manual ones stay as history.
+        retired = select(Subject.id).where(Subject.status != "active")
+        session.execute(
+            delete(JurisdictionClaim).where(
+                JurisdictionClaim.source != "manual", JurisdictionClaim.subject_id.in_(retired)
+            )
+        )
+        session.execute(
+            delete(SubjectJurisdiction).where(
+                SubjectJurisdiction.decided_by.is_(None), SubjectJurisdiction.subject_id.in_(retired)
+            )
+        )
+
+    claims: list[dict[str, Any]] = []
+    inserts: list[dict[str, Any]] = []
+    updates: list[dict[str, Any]] = []
+    by_source: Counter[str] = Counter()
+    lookup = locator.lookup if locator is not None else None
+    seen: set[int] = set()
+
+    def flush(final: bool = False) -> None:
+        if claims and (final or len(claims) >= _BATCH):
+            session.execute(insert(JurisdictionClaim), claims)
+            claims.clear()
+        if inserts and (final or len(inserts) >= _BATCH):
+            session.execute(insert(SubjectJurisdiction), inserts)
+            inserts.clear()
+        if updates and (final or len(updates) >= _BATCH):
+            session.execute(update(SubjectJurisdiction), updates)
+            updates.clear()
+
+    def place(subject_id: int, evidence: list[tuple[int, Evidence]]) -> None:
+        for record_id, e in evidence:
+            by_source[e.source] += 1
+            claims.append(
+                {
+                    "subject_id": subject_id,
+                    "record_id": record_id,
+                    "source": e.source,
+                    "value": e.value[:400],
+                    "country": e.country,
+                    "region": e.region,
+                    "weight": e.weight,
+                    "ambiguous": e.ambiguous,
+                    "note": e.note,
+                    "run_id": run_id,
+                }
+            )
+        decision = decide([e for _, e in evidence], settings.min_confidence)
+        _write_decision(subject_id, decision, existing.get(subject_id), national, run_id, report, inserts, updates)
+        flush()
+
+    siblings = _siblings(session)
+    for subject_id, rows in _members(session, scope):
+        seen.add(subject_id)
+        evidence: list[tuple[int, Evidence]] = []
+        own = {r[1] for r in rows}
+        for _subject, record_id, probability, record_type, fields, raw, file_id, key in rows:
+            report.records += 1
+            if lookup is None and fields.get("ip"):
+                report.ips_without_database += len(fields["ip"]) if isinstance(fields["ip"], list) else 1
+            factor = 1.0 if probability is None else float(probability)
+            found = [(record_id, e) for e in record_evidence(record_type, fields, raw, ip_lookup=lookup)]
+            for other_id, other_type, other_fields, other_raw in siblings.get((file_id, key, record_type), []):
+                if other_id in own:
+                    continue
+                note = f"from {other_type} record {other_id} with the same key {key} in the same file"
+                found.extend(
+                    (other_id, replace(e, note=f"{note}; {e.note}" if e.note else note))
+                    for e in record_evidence(other_type, other_fields, other_raw, ip_lookup=lookup)
+                )
+            for source_record, e in found:
+                weighted = e if factor == 1.0 else replace(e, weight=round(e.weight * factor, 4))
+                evidence.append((source_record, weighted))
+        place(subject_id, evidence)
+        if len(seen) % 20000 == 0:
+            say(f"{len(seen):,} of {len(subject_ids):,} subjects placed or queued")
+    for subject_id in subject_ids:
+        if subject_id not in seen:
+            place(subject_id, [])
+    flush(final=True)
+    report.claims_by_source = dict(by_source)
+    report.claims = sum(by_source.values())
+
+
+def _write_decision(
+    subject_id: int,
+    decision: Decision,
+    previous: dict[str, Any] | None,
+    national: dict[str, int],
+    run_id: int,
+    report: LocateReport,
+    inserts: list[dict[str, Any]],
+    updates: list[dict[str, Any]],
+) -> None:
+    if previous is not None and previous["decided_by"]:
+        return  # a coordinator's decision stands
+    row = {
+        "status": decision.status,
+        "country": decision.country,
+        "region": decision.region,
+        "confidence": decision.confidence,
+        "agency_id": national.get(decision.country) if decision.country else None,
+        "reason": decision.reason,
+        "disagreements": decision.disagreements,
+        "claims": decision.claims,
+    }
+    if previous is not None and all(previous[k] == row[k] for k in _DECISION_FIELDS):
+        return
+    report.decisions_changed += 1
+    full = {"subject_id": subject_id, **row, "decided_by": None, "run_id": run_id, "decided_at": utcnow()}
+    (updates if previous is not None else inserts).append(full)
+
+
+def _count(session: Session, report: LocateReport, scope: Any) -> None:
+    """The figures of the decisions now in force for the run's subjects (manual ones included)."""
+    rows = session.execute(
+        select(
+            SubjectJurisdiction.status,
+            SubjectJurisdiction.country,
+            SubjectJurisdiction.region,
+            SubjectJurisdiction.confidence,
+            SubjectJurisdiction.decided_by,
+            SubjectJurisdiction.claims,
+            SubjectJurisdiction.disagreements,
+        ).where(SubjectJurisdiction.subject_id.in_(scope))
+    ).all()
+    by_country: Counter[str] = Counter()
+    report.subjects = report.placed = report.placed_high = report.with_region = 0
+    report.unplaced = report.unplaced_no_evidence = report.manual = report.disagreeing = 0
+    for status, country, region, confidence, decided_by, claims, disagreements in rows:
+        report.subjects += 1
+        if decided_by:
+            report.manual += 1
+        if status == "placed" and country:
+            report.placed += 1
+            by_country[country] += 1
+            report.placed_high += confidence >= HIGH_CONFIDENCE
+            report.with_region += region is not None
+            report.disagreeing += bool(disagreements)
+        else:
+            report.unplaced += 1
+            report.unplaced_no_evidence += claims == 0
+    report.placed_by_country = dict(by_country)
+    report.countries = len(by_country)
+    if report.mode == "unchanged":
+        report.claims_by_source = dict(
+            session.execute(
+                select(JurisdictionClaim.source, func.count())
+                .where(JurisdictionClaim.subject_id.in_(scope))
+                .group_by(JurisdictionClaim.source)
+            ).all()
+        )
+        report.claims = sum(report.claims_by_source.values())
