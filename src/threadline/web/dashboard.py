@@ -10,7 +10,7 @@ from collections import Counter
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Date, case, cast, func, select
+from sqlalchemy import Date, and_, case, cast, func, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -37,7 +37,7 @@ def per_country(db: Session, operation_id: int) -> list[dict[str, Any]]:
             func.sum(Lead.arrests),
             func.sum(Lead.charges),
             func.sum(Lead.children_safeguarded),
-            func.sum(case((Lead.status.in_(TERMINAL_STATUSES), 0), else_=1)),
+            func.sum(case((and_(Lead.hop == 0, Lead.status.not_in(TERMINAL_STATUSES)), 1), else_=0)),
         )
         .where(Lead.operation_id == operation_id)
         .group_by(Lead.country)

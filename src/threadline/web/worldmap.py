@@ -6,6 +6,7 @@ big country does not look more important than it is."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 from dataclasses import dataclass
@@ -78,7 +79,11 @@ def _path(rings: list[list[tuple[float, float]]]) -> str:
     for ring in rings:
         if len(ring) < 3:
             continue
-        parts.append("M" + "L".join(f"{x:.1f},{y:.1f}" for x, y in ring) + "Z")
+        # A ring that crosses the antimeridian (Fiji, Chukotka) would draw a line across the map: lift the pen.
+        out = [f"M{ring[0][0]:.1f},{ring[0][1]:.1f}"]
+        for (x0, _), (x, y) in itertools.pairwise(ring):
+            out.append(f"{'M' if abs(x - x0) > WIDTH / 2 else 'L'}{x:.1f},{y:.1f}")
+        parts.append("".join(out) + "Z")
     return "".join(parts)
 
 
