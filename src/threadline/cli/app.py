@@ -8,8 +8,11 @@ import typer
 
 from threadline import __version__
 from threadline.cli import agencies, audit, demo, export, ingest, init, run, synth, users
+from threadline.cli import keys as keys_cli
 from threadline.cli import locate as locate_cli
 from threadline.cli import media as media_cli
+from threadline.cli import package as package_cli
+from threadline.cli import refer as refer_cli
 from threadline.cli import resolve as resolve_cli
 from threadline.cli import serve as serve_cli
 from threadline.cli.common import DbOption, HomeOption, RootOptions, ThreadlineGroup
@@ -62,11 +65,16 @@ app.command("locate", help="Place every subject in a country and region; the res
 app.add_typer(locate_cli.jurisdiction_app, name="jurisdiction", help="A subject's jurisdiction: set, clear, show.")
 app.command("unplaced", help="The subjects locate could not place: the coordinator's queue.")(locate_cli.unplaced)
 app.add_typer(locate_cli.routing_app, name="routing", help="Routing rules: which agency below the national one.")
-app.add_typer(export.app, name="export", help="Export records, subjects and media (leads later) as CSV or JSON.")
+app.add_typer(export.app, name="export", help="Export records, subjects, media and leads as CSV or JSON.")
 app.add_typer(agencies.app, name="agencies", help="The agency directory: list and import agencies.")
 app.add_typer(users.app, name="users", help="Users: add, list and disable.")
 app.command("serve", help="Serve the web pages and the JSON API.")(serve_cli.serve)
 app.add_typer(audit.app, name="audit", help="The audit trail: verify the hash chain and read events.")
+app.command("refer", help="Leads per placed, ranked subject and agency; a signed, encrypted package per agency.")(
+    refer_cli.refer_command
+)
+app.add_typer(keys_cli.app, name="keys", help="Agency keys: generate, import, export and list (Ed25519 and age).")
+app.add_typer(package_cli.package_app, name="package", help="Referral packages received: verify and open.")
 
 
 def main() -> None:

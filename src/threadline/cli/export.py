@@ -114,3 +114,18 @@ def export_subjects(
     from threadline.resolve.export import subject_rows
 
     _export(ctx, home, db, output, fmt, subject_rows, "subjects")
+
+
+@app.command("leads")
+def export_leads(
+    ctx: typer.Context,
+    output: OutputOption,
+    fmt: FormatOption = Format.csv,
+    home: HomeOption = None,
+    db: DbOption = None,
+) -> None:
+    """Every lead: lead_id, subject_id, country, region, agency, tier, score, status, sla_due (the clock
+    running now)."""
+    from threadline.refer.export import lead_rows
+
+    _export(ctx, home, db, output, fmt, lead_rows, "leads")

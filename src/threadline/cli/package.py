@@ -1,0 +1,94 @@
+"""`threadline package verify|open`: the receiving side of a referral package (status files join later)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from threadline.cli.common import (
+    DbOption,
+    HomeOption,
+    JsonOption,
+    ThreadlineGroup,
+    actor,
+    console,
+    print_json,
+    store_from,
+)
+from threadline.refer import open_package, verify_package
+
+package_app = typer.Typer(cls=ThreadlineGroup, no_args_is_help=True)
+
+PackageArgument = Annotated[Path, typer.Argument(help="A referral package (.tlref.age).")]
+IdentityOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--identity",
+        "-i",
+        help="age identity file of the receiving agency [default: the age keys this installation holds].",
+        show_default=False,
+    ),
+]
+AsAgencyOption = Annotated[
+    str | None, typer.Option("--as-agency", help="Receive as this agency: the package must be addressed to it.")
+]
+FromOption = Annotated[str | None, typer.Option("--from", help="Refuse the package unless it comes from this agency.")]
+
+
+def say(text: str) -> None:
+    """Print plain text (paths and codes are not Rich markup) without wrapping it mid-line."""
+    console.print(text, markup=False, soft_wrap=True)
+
+
+@package_app.command("verify")
+def verify(
+    ctx: typer.Context,
+    package: PackageArgument,
+    identity: IdentityOption = None,
+    as_agency: AsAgencyOption = None,
+    sender: FromOption = None,
+    home: HomeOption = None,
+    db: DbOption = None,
+    json: JsonOption = False,
+) -> None:
+    """Decrypt a package and check its signature, manifest and leads without importing anything."""
+    store = store_from(ctx, home, db)
+    check = verify_package(store, package, identity=identity, as_agency=as_agency, expect_sender=sender, actor=actor())
+    if json:
+        print_json(check.to_dict())
+        return
+    say(
+        f"{package}: OK — {check.lead_count:,} leads from {check.sender['code']} to {check.recipient['code']} "
+        f"(operation {check.operation}), signed by {check.signer_fingerprint}; {check.files} files match the "
+        f"manifest; leads.json schema {check.schema_version}",
+    )
+
+
+@package_app.command("open")
+def open_command(
+    ctx: typer.Context,
+    package: PackageArgument,
+    identity: IdentityOption = None,
+    as_agency: AsAgencyOption = None,
+    sender: FromOption = None,
+    home: HomeOption = None,
+    db: DbOption = None,
+    json: JsonOption = False,
+) -> None:
+    """Verify a package and import its leads as incoming leads (opening it again imports nothing new)."""
+    store = store_from(ctx, home, db)
+    report = open_package(store, package, identity=identity, as_agency=as_agency, expect_sender=sender, actor=actor())
+    if json:
+        print_json(report.to_dict())
+        return
+    check = report.check
+    if report.already_opened:
+        say(f"{package}: already opened; {check.lead_count:,} leads, nothing new")
+        return
+    say(
+        f"{package}: {report.leads_new:,} new incoming leads for {check.recipient['code']} from "
+        f"{check.sender['code']} (operation {check.operation})"
+        + (f", {report.leads_existing:,} already here" if report.leads_existing else ""),
+    )

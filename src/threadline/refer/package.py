@@ -1,0 +1,450 @@
+"""Referral packages: one signed, encrypted file of leads for one agency.
+
+A package is an age-encrypted zip archive (see README.md in this folder for the format). Writing one reads the
+leads' subjects, renders every file, lists their SHA-256 in ``manifest.json``, signs the manifest's bytes with the
+sender's Ed25519 key (``manifest.sig``), zips, encrypts to the recipient's age recipients, writes the file, records
+a `ReferralPackage` and appends a "sent" event to every lead in it."""
+
+from __future__ import annotations
+
+import base64
+import csv
+import hashlib
+import io
+import json
+import os
+import re
+import uuid
+import zipfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from jsonschema import Draft202012Validator  # type: ignore[import-untyped]
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from threadline.core import audit
+from threadline.core.errors import ConflictError, NotFoundError
+from threadline.core.settings import Settings
+from threadline.model import HANDLING_CODES, TIER_LABELS, Agency, Lead, LeadEvent, Operation, ReferralPackage, utcnow
+from threadline.refer.casejsonld import case_graph
+from threadline.refer.clocks import agency_clocks
+from threadline.refer.events import append_event
+from threadline.refer.keys import age_recipients, encrypt_bytes, sign_bytes, signing_key
+from threadline.refer.snapshot import build_snapshots
+
+FORMAT = "threadline.referral-package"
+FORMAT_VERSION = 1
+SCHEMA_VERSION = "1.0"
+SUFFIX = ".tlref.age"
+MANIFEST = "manifest.json"
+SIGNATURE = "manifest.sig"
+# The columns of leads.csv: the `export leads` contract, then what a reader of one package also needs.
+CSV_COLUMNS = (
+    "lead_id", "subject_id", "country", "region", "agency", "tier", "score", "status", "sla_due",
+    "handling_code", "ack_due_at", "action_due_at", "full_name", "date_of_birth",
+)  # fmt: skip
+_SAFE = re.compile(r"[^A-Za-z0-9._-]")
+_README = """Threadline referral package {uid}
+
+From {sender} to {recipient}, operation {operation}: {count} lead(s).
+
+  index.html            the leads, one line each, linking to a page per lead (leads/<lead id>.html)
+  leads.json            the leads as data (schema version {schema}; schema/leads.schema.json)
+  leads.csv             one row per lead
+  case.jsonld           the same subjects and provenance in CASE/UCO (https://caseontology.org)
+  manifest.json         the SHA-256 and size of every file here, with sender and recipient
+  manifest.sig          the sender's Ed25519 signature of manifest.json's bytes
+
+Check it before relying on it: threadline package verify FILE --identity KEYFILE
+(or check every SHA-256 in manifest.json and the signature with the sender's published public key).
+No media, media path or media hash is included: only counts of triage verdicts.
+"""
+
+
+class MissingKeyError(NotFoundError):
+    """An agency has no age recipient here, so no package can be encrypted to it."""
+
+
+@dataclass(frozen=True)
+class WrittenPackage:
+    uid: str
+    agency: str
+    path: Path
+    leads: int
+    size: int
+    sha256: str
+    signer_fingerprint: str
+    recipients: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "uid": self.uid,
+            "agency": self.agency,
+            "path": str(self.path),
+            "leads": self.leads,
+            "size": self.size,
+            "sha256": self.sha256,
+            "signer_fingerprint": self.signer_fingerprint,
+            "recipients": list(self.recipients),
+        }
+
+
+def iso(value: datetime) -> str:
+    return value.isoformat().replace("+00:00", "Z")
+
+
+def agency_ref(agency: Agency) -> dict[str, Any]:
+    return {
+        "code": agency.code,
+        "name": agency.name,
+        "kind": agency.kind,
+        "country": agency.country,
+        "region": agency.region,
+    }
+
+
+@cache
+def schema_text() -> str:
+    return (resources.files("threadline.refer") / "data" / "leads.schema.json").read_text(encoding="utf-8")
+
+
+@cache
+def leads_validator() -> Draft202012Validator:
+    schema = json.loads(schema_text())
+    Draft202012Validator.check_schema(schema)
+    return Draft202012Validator(schema)
+
+
+def schema_errors(document: Any, limit: int = 5) -> list[str]:
+    """Where `document` breaks the leads.json schema, as "path: message" lines (empty when valid)."""
+    errors = sorted(leads_validator().iter_errors(document), key=lambda e: list(e.absolute_path))
+    return [f"{'/'.join(str(p) for p in e.absolute_path) or '(top)'}: {e.message}" for e in errors[:limit]]
+
+
+@cache
+def _templates() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("threadline.refer", "templates"),
+        autoescape=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+def render_lead_page(document: dict[str, Any], lead: dict[str, Any]) -> str:
+    return _templates().get_template("lead.html").render(doc=document, lead=lead, subject=lead["subject"])
+
+
+def render_index(document: dict[str, Any]) -> str:
+    return _templates().get_template("index.html").render(doc=document)
+
+
+def csv_rows(document: dict[str, Any]) -> list[dict[str, Any]]:
+    return [
+        {
+            "lead_id": lead["uid"],
+            "subject_id": lead["subject"].get("originator_subject_id"),
+            "country": lead["country"],
+            "region": lead["region"],
+            "agency": document["recipient"]["code"],
+            "tier": lead["tier"],
+            "score": lead["score"],
+            "status": lead["status"],
+            "sla_due": lead["ack_due_at"],
+            "handling_code": lead["handling_code"],
+            "ack_due_at": lead["ack_due_at"],
+            "action_due_at": lead["action_due_at"],
+            "full_name": lead["subject"].get("full_name"),
+            "date_of_birth": lead["subject"].get("date_of_birth"),
+        }
+        for lead in document["leads"]
+    ]
+
+
+def render_csv(document: dict[str, Any]) -> str:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(CSV_COLUMNS), lineterminator="\n")
+    writer.writeheader()
+    for row in csv_rows(document):
+        writer.writerow({k: "" if v is None else v for k, v in row.items()})
+    return out.getvalue()
+
+
+def package_files(document: dict[str, Any]) -> dict[str, bytes]:
+    """Every file of the package but the manifest and its signature, by path inside the archive."""
+    files: dict[str, bytes] = {
+        "README.txt": _README.format(
+            uid=document["package_uid"],
+            sender=f"{document['sender']['name']} ({document['sender']['code']})",
+            recipient=f"{document['recipient']['name']} ({document['recipient']['code']})",
+            operation=document["operation"]["name"],
+            count=len(document["leads"]),
+            schema=document["schema_version"],
+        ).encode("utf-8"),
+        "leads.json": json.dumps(document, ensure_ascii=False, indent=1).encode("utf-8"),
+        "leads.csv": render_csv(document).encode("utf-8"),
+        "case.jsonld": json.dumps(case_graph(document), ensure_ascii=False, indent=1).encode("utf-8"),
+        "schema/leads.schema.json": schema_text().encode("utf-8"),
+        "index.html": render_index(document).encode("utf-8"),
+    }
+    for lead in document["leads"]:
+        files[f"leads/{lead['uid']}.html"] = render_lead_page(document, lead).encode("utf-8")
+    return files
+
+
+def manifest_for(
+    document: dict[str, Any], files: dict[str, bytes], *, signer_fingerprint: str, signer_public: str, to: Sequence[str]
+) -> dict[str, Any]:
+    return {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "schema_version": document["schema_version"],
+        "package_uid": document["package_uid"],
+        "created_at": document["created_at"],
+        "operation": document["operation"]["name"],
+        "sender": document["sender"],
+        "recipient": document["recipient"],
+        "lead_count": len(document["leads"]),
+        "signature": {"algorithm": "Ed25519", "key_fingerprint": signer_fingerprint, "public_key": signer_public},
+        "encrypted_to": list(to),
+        "files": [
+            {"path": name, "sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}
+            for name, data in sorted(files.items())
+        ],
+    }
+
+
+def zip_package(manifest_bytes: bytes, signature_bytes: bytes, files: dict[str, bytes], when: datetime) -> bytes:
+    buffer = io.BytesIO()
+    stamp = when.timetuple()[:6]
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as archive:
+        for name, data in [(MANIFEST, manifest_bytes), (SIGNATURE, signature_bytes), *sorted(files.items())]:
+            info = zipfile.ZipInfo(name, date_time=stamp)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = 0o600 << 16
+            archive.writestr(info, data)
+    return buffer.getvalue()
+
+
+def _events(session: Session, leads: Sequence[Lead], codes: dict[int, str]) -> dict[int, list[dict[str, Any]]]:
+    events: dict[int, list[dict[str, Any]]] = {lead.id: [] for lead in leads}
+    ids = list(events)
+    for start in range(0, len(ids), 500):
+        rows = session.scalars(
+            select(LeadEvent).where(LeadEvent.lead_id.in_(ids[start : start + 500])).order_by(LeadEvent.id)
+        )
+        for event in rows:
+            events[event.lead_id].append(
+                {
+                    "uid": event.uid,
+                    "kind": event.kind,
+                    "at": iso(event.at),
+                    "actor": event.actor,
+                    "agency": codes.get(event.agency_id) if event.agency_id else None,
+                    "notes": event.notes,
+                }
+            )
+    return events
+
+
+def write_package(
+    settings: Settings,
+    session: Session,
+    leads: Sequence[Lead],
+    *,
+    sender: Agency,
+    recipient: Agency,
+    operation: Operation | None,
+    out_dir: Path,
+    actor: str,
+    now: datetime | None = None,
+) -> WrittenPackage:
+    """Write one package of `leads` (all addressed to `recipient`, none sent yet) and mark them sent.
+
+    Raises MissingKeyError when `recipient` has no age recipient here (nothing is written: never plaintext), and
+    NotFoundError when this installation holds no signing key for `sender`. The file is in place when this
+    returns; the caller's transaction commits the package row and the "sent" events (remove `path` if it fails)."""
+    if not leads:
+        raise ConflictError(f"no leads to package for agency {recipient.code}")
+    for lead in leads:
+        if lead.agency_id != recipient.id:
+            raise ConflictError(f"lead {lead.uid} is addressed to another agency than {recipient.code}")
+        if lead.status != "created" or lead.package_id is not None:
+            raise ConflictError(f"lead {lead.uid} is {lead.status}; only leads not sent yet can be packaged")
+    to = age_recipients(session, recipient)
+    if not to:
+        raise MissingKeyError(
+            f"agency {recipient.code} has no age key here: import its public keys with "
+            f"`threadline keys import --agency {recipient.code} FILE` (or `threadline keys generate --agency "
+            f"{recipient.code}` if this installation acts for it)"
+        )
+    private, key_row = signing_key(settings, session, sender)
+    sent_at = now or utcnow()
+    package_uid = str(uuid.uuid4())
+    clocks = agency_clocks(recipient)
+    agency_ids = {sender.id, recipient.id} | {lead.originating_agency_id or sender.id for lead in leads}
+    agencies = {a.id: a for a in session.scalars(select(Agency).where(Agency.id.in_(agency_ids)))}
+    codes = {agency_id: agency.code for agency_id, agency in agencies.items()}
+    snapshots = build_snapshots(session, [lead.subject_id for lead in leads if lead.subject_id is not None])
+    history = _events(session, leads, codes)
+    parents = {
+        lead_id: uid
+        for lead_id, uid in session.execute(
+            select(Lead.id, Lead.uid).where(Lead.id.in_({lead.parent_id for lead in leads if lead.parent_id}))
+        )
+    }
+
+    entries: list[dict[str, Any]] = []
+    planned: list[tuple[Lead, str, datetime, datetime]] = []
+    for lead in leads:
+        previous = lead.subject_snapshot or {}
+        if lead.subject_id is not None and lead.subject_id in snapshots:
+            subject = snapshots[lead.subject_id]
+        elif "subject" in previous:
+            subject = previous["subject"]
+        else:
+            raise ConflictError(f"lead {lead.uid} has neither a subject here nor a snapshot of one to send")
+        ack_due, action_due = clocks[lead.tier].due(sent_at)
+        sent_uid = str(uuid.uuid4())
+        events = [
+            *history[lead.id],
+            {"uid": sent_uid, "kind": "sent", "at": iso(sent_at), "actor": actor, "agency": sender.code, "notes": None},
+        ]
+        entries.append(
+            {
+                "uid": lead.uid,
+                "hop": lead.hop,
+                "parent_uid": parents.get(lead.parent_id) if lead.parent_id else None,
+                "originating_agency": agency_ref(agencies[lead.originating_agency_id or sender.id]),
+                "country": lead.country or recipient.country,
+                "region": lead.region,
+                "tier": lead.tier,
+                "tier_label": TIER_LABELS.get(lead.tier, lead.tier),
+                "score": lead.score,
+                "handling_code": lead.handling_code,
+                "handling_note": lead.handling_note,
+                "status": "sent",
+                "created_at": iso(lead.created_at),
+                "sent_at": iso(sent_at),
+                "ack_due_at": iso(ack_due),
+                "action_due_at": iso(action_due),
+                "route": list(previous.get("route", [])),
+                "events": events,
+                "subject": subject,
+            }
+        )
+        planned.append((lead, sent_uid, ack_due, action_due))
+
+    document = {
+        "format": "threadline.leads",
+        "schema_version": SCHEMA_VERSION,
+        "package_uid": package_uid,
+        "created_at": iso(sent_at),
+        "operation": {
+            "name": operation.name if operation else "(none)",
+            "description": operation.description if operation else None,
+        },
+        "sender": agency_ref(sender),
+        "recipient": agency_ref(recipient),
+        "handling_codes": dict(HANDLING_CODES),
+        "leads": entries,
+    }
+    files = package_files(document)
+    manifest = manifest_for(
+        document,
+        files,
+        signer_fingerprint=key_row.fingerprint,
+        signer_public=key_row.public_key,
+        to=to,
+    )
+    manifest_bytes = json.dumps(manifest, ensure_ascii=False, indent=1).encode("utf-8")
+    signature = {
+        "algorithm": "Ed25519",
+        "key_fingerprint": key_row.fingerprint,
+        "signed_file": MANIFEST,
+        "signature": base64.b64encode(sign_bytes(private, manifest_bytes)).decode("ascii"),
+    }
+    archive = zip_package(manifest_bytes, json.dumps(signature, indent=1).encode("utf-8"), files, sent_at)
+    ciphertext = encrypt_bytes(archive, to)
+    sha256 = hashlib.sha256(ciphertext).hexdigest()
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / f"{_SAFE.sub('_', recipient.code)}-{package_uid[:8]}{SUFFIX}"
+    temporary = out_dir / f".{path.name}.partial"
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(ciphertext)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+    try:
+        package = ReferralPackage(
+            uid=package_uid,
+            direction="outgoing",
+            operation_id=operation.id if operation else None,
+            sender_agency_id=sender.id,
+            recipient_agency_id=recipient.id,
+            path=str(path),
+            sha256=sha256,
+            size=len(ciphertext),
+            lead_count=len(leads),
+            manifest=manifest,
+            signer_fingerprint=key_row.fingerprint,
+            recipients=list(to),
+            schema_version=SCHEMA_VERSION,
+            created_at=sent_at,
+        )
+        session.add(package)
+        session.flush()
+        for (lead, sent_uid, ack_due, action_due), entry in zip(planned, entries, strict=True):
+            lead.package_id = package.id
+            lead.subject_snapshot = entry
+            lead.ack_due_at = ack_due
+            lead.action_due_at = action_due
+            append_event(
+                session,
+                lead,
+                "sent",
+                actor=actor,
+                agency_id=sender.id,
+                at=sent_at,
+                uid=sent_uid,
+                details={"package": package_uid, "file": path.name},
+            )
+        audit.record(
+            session,
+            actor=actor,
+            action="package.write",
+            object_type="referral_package",
+            object_id=package_uid,
+            agency_id=sender.id,
+            details={
+                "recipient": recipient.code,
+                "leads": len(leads),
+                "sha256": sha256,
+                "file": str(path),
+                "signer": key_row.fingerprint,
+            },
+        )
+        session.flush()
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    return WrittenPackage(
+        uid=package_uid,
+        agency=recipient.code,
+        path=path,
+        leads=len(leads),
+        size=len(ciphertext),
+        sha256=sha256,
+        signer_fingerprint=key_row.fingerprint,
+        recipients=tuple(to),
+    )

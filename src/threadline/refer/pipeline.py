@@ -1,0 +1,424 @@
+"""The refer stage: a lead per placed, ranked subject and destination agency; a package per agency.
+
+`refer(store, settings)` works in two steps, each committed on its own so a rerun picks up where one stopped:
+
+1. Leads. For every active subject of the operation that locate placed and rank assessed, the route (national →
+   regional → local, from locate's `route()`, else the subject's national agency) gives the destination: the first
+   agency. A lead to it is created once per subject, agency and operation; the rest of the route travels with the
+   lead (`subject_snapshot["route"]`) so the receiving agency can forward it on. Unplaced, unlocated and unranked
+   subjects get no lead and are counted.
+2. Packages. Every agency with leads not yet sent gets one package with all of them (`package.write_package`),
+   each in its own transaction; an agency without an age key here gets none and is listed in the report, and
+   its leads wait, unsent, for the next run.
+"""
+
+from __future__ import annotations
+
+import importlib
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from threadline.core import audit
+from threadline.core.db import Store
+from threadline.core.errors import ConflictError, InputError, NotFoundError
+from threadline.directory import find_agency, national_agency
+from threadline.model import (
+    HANDLING_CODES,
+    TIERS,
+    Agency,
+    Lead,
+    Operation,
+    RiskAssessment,
+    Seizure,
+    SourceFile,
+    SourceRecord,
+    Subject,
+    SubjectJurisdiction,
+    SubjectMember,
+    utcnow,
+)
+from threadline.refer.clocks import agency_clocks
+from threadline.refer.events import append_event
+from threadline.refer.keys import age_recipients, signing_key
+from threadline.refer.package import WrittenPackage, agency_ref, write_package
+
+BATCH = 2000
+
+
+@dataclass(frozen=True)
+class ReferSettings:
+    """What `refer` does. `operation` None: the only operation there is. `out` None:
+    ``THREADLINE_HOME/outbox/<operation>/``. `originator`: the agency that signs, when the operation names none."""
+
+    operation: str | None = None
+    out: Path | None = None
+    handling: str = "H0"
+    handling_note: str | None = None
+    originator: str | None = None
+    packages: bool = True
+    actor: str = "system"
+    now: datetime | None = None
+
+
+@dataclass
+class ReferReport:
+    operation: str
+    originator: str
+    subjects: int = 0
+    unlocated: int = 0
+    unplaced: int = 0
+    unranked: int = 0
+    leads_new: int = 0
+    leads_existing: int = 0
+    leads_by_tier: dict[str, int] = field(default_factory=dict)
+    leads_by_agency: dict[str, int] = field(default_factory=dict)
+    packages: list[WrittenPackage] = field(default_factory=list)
+    leads_sent: int = 0
+    # Agencies that have leads waiting but no age key here: no package was written for them.
+    agencies_without_keys: dict[str, int] = field(default_factory=dict)
+    out: str | None = None
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "operation": self.operation,
+            "originator": self.originator,
+            "subjects": self.subjects,
+            "unlocated": self.unlocated,
+            "unplaced": self.unplaced,
+            "unranked": self.unranked,
+            "leads_new": self.leads_new,
+            "leads_existing": self.leads_existing,
+            "leads_by_tier": self.leads_by_tier,
+            "leads_by_agency": self.leads_by_agency,
+            "packages": [p.to_dict() for p in self.packages],
+            "leads_sent": self.leads_sent,
+            "agencies_without_keys": self.agencies_without_keys,
+            "out": self.out,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+def find_operation(session: Session, name: str | None) -> Operation:
+    """The named operation, or the only one there is."""
+    if name is not None:
+        operation = session.scalars(select(Operation).where(Operation.name == name)).first()
+        if operation is None:
+            known = ", ".join(session.scalars(select(Operation.name).order_by(Operation.name))) or "none yet"
+            raise NotFoundError(f"unknown operation {name!r} (known: {known})")
+        return operation
+    operations = list(session.scalars(select(Operation).order_by(Operation.name)))
+    if not operations:
+        raise NotFoundError("no operation yet: ingest a seizure first (`threadline ingest DIR --operation NAME`)")
+    if len(operations) > 1:
+        names = ", ".join(o.name for o in operations)
+        raise InputError(f"there are several operations ({names}): name one with --operation")
+    return operations[0]
+
+
+def originating_agency(session: Session, operation: Operation, code: str | None, *, actor: str) -> Agency:
+    """The operation's originating agency; `code` sets it when the operation has none (audited)."""
+    if operation.originating_agency_id is not None:
+        agency = session.get(Agency, operation.originating_agency_id)
+        assert agency is not None
+        if code is not None and find_agency(session, code).id != agency.id:
+            raise ConflictError(f"operation {operation.name} is led by {agency.code}, not {code}")
+        return agency
+    if code is None:
+        raise InputError(
+            f"operation {operation.name} has no originating agency: give --originator CODE "
+            "(the agency that signs the packages)"
+        )
+    agency = find_agency(session, code)
+    operation.originating_agency_id = agency.id
+    audit.record(
+        session,
+        actor=actor,
+        action="operation.originator",
+        object_type="operation",
+        object_id=operation.name,
+        agency_id=agency.id,
+        details={"agency": agency.code},
+    )
+    return agency
+
+
+def locate_route() -> Any:
+    """Locate's `route(session, operation, country, region) -> list[Agency]`, or None while it is not there."""
+    try:
+        module = importlib.import_module("threadline.locate")
+    except ImportError:
+        return None
+    return getattr(module, "route", None)
+
+
+class _Router:
+    """Routes per (country, region), asked once each: locate's `route()` when it is there, else the subject's
+    national agency (and a regional agency of its region below it when the directory has one)."""
+
+    def __init__(self, session: Session, operation: str) -> None:
+        self.session = session
+        self.operation = operation
+        self.cache: dict[tuple[str, str | None, int | None], list[Agency]] = {}
+        self.locate_route = locate_route()
+
+    def __call__(self, country: str, region: str | None, agency_id: int | None) -> list[Agency]:
+        key = (country, region, agency_id)
+        if key not in self.cache:
+            route: list[Agency] = []
+            if self.locate_route is not None:
+                route = list(self.locate_route(self.session, self.operation, country, region))
+            if not route:
+                route = self._fallback(country, region, agency_id)
+            self.cache[key] = route
+        return self.cache[key]
+
+    def _fallback(self, country: str, region: str | None, agency_id: int | None) -> list[Agency]:
+        first = self.session.get(Agency, agency_id) if agency_id is not None else None
+        route = [first or national_agency(self.session, country)]
+        if region:
+            below = self.session.scalars(
+                select(Agency)
+                .where(Agency.country == country, Agency.region == region, Agency.kind == "regional")
+                .where(Agency.parent_id == route[0].id)
+                .order_by(Agency.id)
+            ).first()
+            if below is not None:
+                route.append(below)
+        return route
+
+
+def _candidates(session: Session, operation: Operation) -> list[tuple[Subject, SubjectJurisdiction | None, Any]]:
+    in_operation = (
+        select(SubjectMember.subject_id)
+        .join(SourceRecord, SourceRecord.id == SubjectMember.record_id)
+        .join(SourceFile, SourceFile.id == SourceRecord.source_file_id)
+        .join(Seizure, Seizure.id == SourceFile.seizure_id)
+        .where(Seizure.operation_id == operation.id)
+        .distinct()
+    )
+    rows = session.execute(
+        select(Subject, SubjectJurisdiction, RiskAssessment)
+        .outerjoin(SubjectJurisdiction, SubjectJurisdiction.subject_id == Subject.id)
+        .outerjoin(RiskAssessment, RiskAssessment.subject_id == Subject.id)
+        .where(Subject.status == "active", Subject.id.in_(in_operation))
+        .order_by(Subject.id)
+    )
+    return [(subject, decision, risk) for subject, decision, risk in rows]
+
+
+def create_leads(session: Session, operation: Operation, originator: Agency, settings: ReferSettings) -> ReferReport:
+    """Step 1: the leads that do not exist yet. Idempotent per subject, agency and operation."""
+    if settings.handling not in HANDLING_CODES:
+        raise InputError(f"unknown handling code {settings.handling!r}; expected one of {', '.join(HANDLING_CODES)}")
+    report = ReferReport(operation=operation.name, originator=originator.code)
+    now = settings.now or utcnow()
+    existing: set[tuple[int | None, int]] = {
+        (subject_id, agency_id)
+        for subject_id, agency_id in session.execute(
+            select(Lead.subject_id, Lead.agency_id).where(
+                Lead.operation_id == operation.id, Lead.direction == "outgoing", Lead.parent_id.is_(None)
+            )
+        )
+    }
+    router = _Router(session, operation.name)
+    clocks: dict[int, Any] = {}
+    tiers: Counter[str] = Counter()
+    agencies: Counter[str] = Counter()
+    pending = 0
+    for subject, decision, risk in _candidates(session, operation):
+        report.subjects += 1
+        if decision is None:
+            report.unlocated += 1
+            continue
+        if decision.status != "placed" or not decision.country:
+            report.unplaced += 1
+            continue
+        if risk is None:
+            report.unranked += 1
+            continue
+        route = router(decision.country, decision.region, decision.agency_id)
+        destination = route[0]
+        if (subject.id, destination.id) in existing:
+            report.leads_existing += 1
+            continue
+        if destination.id not in clocks:
+            clocks[destination.id] = agency_clocks(destination)
+        if risk.tier not in TIERS:
+            raise ConflictError(f"subject {subject.id} has an unknown tier {risk.tier!r}; rerun `threadline rank`")
+        ack_due, action_due = clocks[destination.id][risk.tier].due(now)
+        lead = Lead(
+            uid=str(uuid.uuid4()),
+            direction="outgoing",
+            operation_id=operation.id,
+            subject_id=subject.id,
+            subject_snapshot={"route": [agency_ref(a) for a in route[1:]]},
+            agency_id=destination.id,
+            originating_agency_id=originator.id,
+            hop=0,
+            country=decision.country,
+            region=decision.region,
+            tier=risk.tier,
+            score=float(risk.score),
+            handling_code=settings.handling,
+            handling_note=settings.handling_note,
+            status="created",
+            ack_due_at=ack_due,
+            action_due_at=action_due,
+            created_at=now,
+            updated_at=now,
+        )
+        session.add(lead)
+        append_event(
+            session,
+            lead,
+            "created",
+            actor=settings.actor,
+            agency_id=originator.id,
+            at=now,
+            details={"operation": operation.name, "route": [a.code for a in route]},
+        )
+        existing.add((subject.id, destination.id))
+        report.leads_new += 1
+        tiers[risk.tier] += 1
+        agencies[destination.code] += 1
+        pending += 1
+        if pending >= BATCH:
+            session.flush()
+            pending = 0
+    session.flush()
+    report.leads_by_tier = {t: tiers[t] for t in TIERS if tiers[t]}
+    report.leads_by_agency = dict(sorted(agencies.items()))
+    audit.record(
+        session,
+        actor=settings.actor,
+        action="refer.leads",
+        object_type="operation",
+        object_id=operation.name,
+        agency_id=originator.id,
+        details={
+            "new": report.leads_new,
+            "existing": report.leads_existing,
+            "unplaced": report.unplaced,
+            "unlocated": report.unlocated,
+            "unranked": report.unranked,
+        },
+    )
+    return report
+
+
+def outbox(store: Store, operation: str) -> Path:
+    safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in operation) or "operation"
+    return store.settings.ensure_home() / "outbox" / safe
+
+
+def refer(store: Store, settings: ReferSettings) -> ReferReport:
+    """Create the leads that are due and write a package for every agency with leads waiting."""
+    started = time.perf_counter()
+    with store.session() as session:
+        operation = find_operation(session, settings.operation)
+        originator = originating_agency(session, operation, settings.originator, actor=settings.actor)
+        if settings.packages:
+            signing_key(store.settings, session, originator)  # no key, no work: say so before anything changes
+        report = create_leads(session, operation, originator, settings)
+        operation_id, operation_name, originator_id = operation.id, operation.name, originator.id
+    if settings.packages:
+        out_dir = settings.out or outbox(store, operation_name)
+        report.out = str(out_dir)
+        for agency_id in _waiting_agencies(store, operation_id):
+            written = _package_one(store, settings, operation_id, originator_id, agency_id, out_dir, report)
+            if written is not None:
+                report.packages.append(written)
+                report.leads_sent += written.leads
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _waiting_agencies(store: Store, operation_id: int) -> list[int]:
+    with store.session() as session:
+        rows = session.execute(
+            select(Lead.agency_id, Agency.code)
+            .join(Agency, Agency.id == Lead.agency_id)
+            .where(
+                Lead.operation_id == operation_id,
+                Lead.direction == "outgoing",
+                Lead.status == "created",
+                Lead.package_id.is_(None),
+            )
+            .distinct()
+            .order_by(Agency.code)
+        )
+        return [agency_id for agency_id, _ in rows]
+
+
+def _package_one(
+    store: Store,
+    settings: ReferSettings,
+    operation_id: int,
+    originator_id: int,
+    agency_id: int,
+    out_dir: Path,
+    report: ReferReport,
+) -> WrittenPackage | None:
+    written: WrittenPackage | None = None
+    try:
+        with store.session() as session:
+            recipient = session.get(Agency, agency_id)
+            sender = session.get(Agency, originator_id)
+            operation = session.get(Operation, operation_id)
+            assert recipient is not None and sender is not None
+            leads = list(
+                session.scalars(
+                    select(Lead)
+                    .where(
+                        Lead.operation_id == operation_id,
+                        Lead.agency_id == agency_id,
+                        Lead.direction == "outgoing",
+                        Lead.status == "created",
+                        Lead.package_id.is_(None),
+                    )
+                    .order_by(Lead.score.desc(), Lead.id)
+                )
+            )
+            if not age_recipients(session, recipient):
+                report.agencies_without_keys[recipient.code] = len(leads)
+                return None
+            written = write_package(
+                store.settings,
+                session,
+                leads,
+                sender=sender,
+                recipient=recipient,
+                operation=operation,
+                out_dir=out_dir,
+                actor=settings.actor,
+                now=settings.now,
+            )
+    except BaseException:
+        if written is not None:
+            written.path.unlink(missing_ok=True)
+        raise
+    return written
+
+
+def missing_keys_message(report: ReferReport) -> str | None:
+    """The one-line error for agencies that got no package, naming them and what to do."""
+    if not report.agencies_without_keys:
+        return None
+    listed = ", ".join(f"{code} ({n} lead{'s' if n != 1 else ''})" for code, n in report.agencies_without_keys.items())
+    first = next(iter(report.agencies_without_keys))
+    count = len(report.agencies_without_keys)
+    return (
+        f"no package for {count} agenc{'y' if count == 1 else 'ies'}"
+        f" without an age key here: {listed}; import each one's public keys with "
+        f"`threadline keys import --agency {first} FILE` (or `threadline keys generate --agency {first}` if this "
+        "installation acts for it), then run `threadline refer` again; nothing was sent unencrypted"
+    )
