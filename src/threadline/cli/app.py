@@ -12,6 +12,7 @@ from threadline.cli import keys as keys_cli
 from threadline.cli import locate as locate_cli
 from threadline.cli import media as media_cli
 from threadline.cli import package as package_cli
+from threadline.cli import rank as rank_cli
 from threadline.cli import refer as refer_cli
 from threadline.cli import resolve as resolve_cli
 from threadline.cli import serve as serve_cli
@@ -65,6 +66,8 @@ app.command("locate", help="Place every subject in a country and region; the res
 app.add_typer(locate_cli.jurisdiction_app, name="jurisdiction", help="A subject's jurisdiction: set, clear, show.")
 app.command("unplaced", help="The subjects locate could not place: the coordinator's queue.")(locate_cli.unplaced)
 app.add_typer(locate_cli.routing_app, name="routing", help="Routing rules: which agency below the national one.")
+app.command("rank", help="Rank every subject: tier and score from versioned rules, with evidence.")(rank_cli.rank)
+app.add_typer(rank_cli.rules_app, name="rules", help="Rank rules: show, export, load (validated, versioned), history.")
 app.add_typer(export.app, name="export", help="Export records, subjects, media and leads as CSV or JSON.")
 app.add_typer(agencies.app, name="agencies", help="The agency directory: list and import agencies.")
 app.add_typer(users.app, name="users", help="Users: add, list and disable.")

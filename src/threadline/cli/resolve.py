@@ -110,13 +110,16 @@ def subjects_show(
 ) -> None:
     """A subject's attributes and member records with provenance (file, row). The view is audited."""
     from threadline.cli.locate import print_jurisdiction
+    from threadline.cli.rank import print_ranking
     from threadline.locate import jurisdiction_view
+    from threadline.rank import assessment_view
     from threadline.resolve.review import subject_view
 
     store = store_from(ctx, home, db)
     with store.session() as session:
         view = subject_view(session, subject_id, actor=actor())
         view["jurisdiction"] = jurisdiction_view(session, subject_id)
+        view["ranking"] = assessment_view(session, subject_id)
     if json:
         print_json(view)
         return
@@ -146,6 +149,7 @@ def subjects_show(
         )
     console.print(table)
     print_jurisdiction(view["jurisdiction"])
+    print_ranking(view["ranking"])
 
 
 @subjects_app.command("explain")
