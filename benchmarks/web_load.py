@@ -319,7 +319,14 @@ def _serve(url: str, port: int) -> None:
 
 
 async def _browse(
-    base: str, token: str, box: str, until: float, out: dict[str, list[float]], rng: random.Random, lead_pages: bool
+    base: str,
+    token: str,
+    box: str,
+    until: float,
+    out: dict[str, list[float]],
+    rng: random.Random,
+    lead_pages: bool,
+    think: float = 0.0,
 ) -> None:
     cookies = {"threadline_session": token}
     async with httpx.AsyncClient(base_url=base, cookies=cookies, timeout=60) as client:
@@ -338,6 +345,8 @@ async def _browse(
             if response.status_code != 200:
                 out["errors"].append(float(response.status_code))
                 continue
+            if think:
+                await asyncio.sleep(rng.uniform(0, 2 * think))
             if not lead_pages:
                 continue
             ids = [part.split('"')[0] for part in response.text.split('href="/leads/')[1:]]
@@ -348,6 +357,8 @@ async def _browse(
             out["lead"].append(time.perf_counter() - t0)
             if page.status_code != 200:
                 out["errors"].append(float(page.status_code))
+            if think:
+                await asyncio.sleep(rng.uniform(0, 2 * think))
 
 
 async def _trivial(base: str, until: float, out: dict[str, list[float]]) -> None:
@@ -359,7 +370,13 @@ async def _trivial(base: str, until: float, out: dict[str, list[float]]) -> None
 
 
 async def run_phase(
-    base: str, sessions: list[tuple[str, str]], seconds: float, *, trivial: bool = False, seed: int = 1
+    base: str,
+    sessions: list[tuple[str, str]],
+    seconds: float,
+    *,
+    trivial: bool = False,
+    seed: int = 1,
+    think: float = 0.0,
 ) -> dict[str, list[float]]:
     out: dict[str, list[float]] = {"inbox": [], "lead": [], "healthz": [], "errors": []}
     until = time.perf_counter() + seconds
@@ -368,7 +385,7 @@ async def run_phase(
     else:
         await asyncio.gather(
             *(
-                _browse(base, token, box, until, out, random.Random(seed + i), True)
+                _browse(base, token, box, until, out, random.Random(seed + i), True, think)
                 for i, (token, box) in enumerate(sessions)
             )
         )
@@ -410,6 +427,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--baseline-seconds", type=float, default=15.0)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--think", type=float, default=0.0, help="mean seconds a user reads between pages (0: back-to-back requests)"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
     args = parser.parse_args()
     if not args.db:
@@ -443,7 +463,7 @@ def main() -> None:
                 time.sleep(0.3)
         asyncio.run(run_phase(base, sessions[:5], 3))  # warm up
         print(f"{args.users} signed-in users, {args.seconds:.0f} s, inbox then a lead page each round:")
-        main_run = asyncio.run(run_phase(base, sessions, args.seconds))
+        main_run = asyncio.run(run_phase(base, sessions, args.seconds, think=args.think))
         r_inbox = report("inbox (indexed)", main_run["inbox"], args.seconds)
         r_lead = report("lead page (indexed)", main_run["lead"], args.seconds)
         r_all = report("all pages (indexed)", main_run["inbox"] + main_run["lead"], args.seconds)
@@ -454,7 +474,7 @@ def main() -> None:
         with psycopg.connect(raw, autocommit=True) as conn:
             for index in INDEXES:
                 conn.execute(f"DROP INDEX {index}")  # type: ignore[arg-type]
-        cold = asyncio.run(run_phase(base, sessions, args.baseline_seconds, seed=99))
+        cold = asyncio.run(run_phase(base, sessions, args.baseline_seconds, seed=99, think=args.think))
         r_cold = report("baseline: no 0006 indexes", cold["inbox"] + cold["lead"], args.baseline_seconds)
         with psycopg.connect(raw, autocommit=True) as conn:
             for statement in INDEXES.values():
