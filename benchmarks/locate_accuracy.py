@@ -3,10 +3,10 @@
     uv run python benchmarks/locate_accuracy.py --people 2000 [--seed 7] [--mmdb FILE]
 
 A subject's true country is the country of the person behind most of its records (truth/records.csv and
-truth/people.csv); subjects made only of records the truth gives to nobody (the distributor's business contacts)
-are left out. Printed for Threadline and, measured in the same run, the named baseline "address country field
-only" (the most frequent country field of the subject's customer and contact records; a tie or no field is
-unplaced):
+truth/people.csv); subjects made only of records the truth gives to nobody (the distributor's business contacts),
+and subjects in which resolve merged different people in equal numbers, are left out (counted as not scored).
+Printed for Threadline and, measured in the same run, the named baseline "address country field only" (the most
+frequent country field of the subject's customer and contact records; a tie or no field is unplaced):
 
 - placed in the true country (goal: at least 98% of subjects),
 - unplaced (sent to the coordinator's queue),
@@ -38,7 +38,7 @@ from threadline.core.db import Store, open_store
 from threadline.core.settings import Settings
 from threadline.locate import HIGH_CONFIDENCE, LocateSettings, locate
 from threadline.locate.places import ancestors
-from threadline.model import SourceRecord, SubjectJurisdiction, SubjectMember
+from threadline.model import JurisdictionClaim, SourceRecord, SubjectJurisdiction, SubjectMember
 from threadline.resolve import ResolveSettings, resolve
 from threadline.resolve.truth import truth_people
 
@@ -80,8 +80,10 @@ def truth_subjects(store: Store, seizure: Path) -> tuple[dict[int, dict[str, str
             votes[subject_id][truth[record_id]] += 1
     out = {}
     for subject_id, counter in votes.items():
-        top = sorted(counter.items(), key=lambda kv: (-kv[1], kv[0]))[0][0]
-        out[subject_id] = people[top]
+        ranked = counter.most_common(2)
+        if len(ranked) > 1 and ranked[0][1] == ranked[1][1]:
+            continue  # resolve merged different people equally: no one person to score against
+        out[subject_id] = people[ranked[0][0]]
     return out, records
 
 
@@ -110,16 +112,18 @@ def address_field_baseline(store: Store, records: dict[int, list[int]]) -> dict[
 def score(
     decisions: dict[int, tuple[str, str | None, float]],
     truth: dict[int, dict[str, str]],
+    evidenced: set[int],
     regions: dict[int, str | None] | None = None,
 ) -> dict[str, Any]:
     n = len(truth)
-    right = unplaced = wrong = wrong_high = with_region = region_right = 0
+    right = unplaced = wrong = wrong_high = with_region = region_right = evidenced_right = 0
     for subject_id, person in truth.items():
         status, country, confidence = decisions.get(subject_id, ("unplaced", None, 0.0))
         if status != "placed" or country is None:
             unplaced += 1
         elif country == person["country"]:
             right += 1
+            evidenced_right += subject_id in evidenced
             region = (regions or {}).get(subject_id)
             if region:
                 with_region += 1
@@ -135,6 +139,11 @@ def score(
         "unplaced_pct": round(100 * unplaced / n, 2) if n else 0.0,
         "wrong_country": wrong,
         "wrong_country_high_confidence": wrong_high,
+        # Subjects whose records hold any locating evidence at all (Threadline made at least one claim).
+        "with_evidence": len(evidenced & truth.keys()),
+        "true_country_pct_of_with_evidence": round(100 * evidenced_right / len(evidenced & truth.keys()), 2)
+        if evidenced & truth.keys()
+        else 0.0,
     }
     if regions is not None:
         out["placed_with_region"] = with_region
@@ -161,13 +170,26 @@ def main() -> None:
                 d.subject_id: ((d.status, d.country, d.confidence), d.region)
                 for d in session.scalars(select(SubjectJurisdiction))
             }
-        threadline = score({k: v[0] for k, v in decided.items()}, truth, {k: v[1] for k, v in decided.items()})
-        baseline = score(address_field_baseline(store, records), truth)
+            leading = {
+                d.subject_id: d.disagreements[0]["country"]
+                for d in session.scalars(select(SubjectJurisdiction).where(SubjectJurisdiction.status == "unplaced"))
+                if d.disagreements
+            }
+            evidenced = set(session.scalars(select(JurisdictionClaim.subject_id).distinct()))
+        threadline = score(
+            {k: v[0] for k, v in decided.items()}, truth, evidenced, {k: v[1] for k, v in decided.items()}
+        )
+        baseline = score(address_field_baseline(store, records), truth, evidenced)
+        # What the coordinator's queue shows first for an unplaced subject: is it the true country?
+        threadline["unplaced_leading_candidate_true"] = sum(
+            1 for s, c in leading.items() if s in truth and truth[s]["country"] == c
+        )
+        threadline["unplaced_with_a_candidate"] = sum(1 for s in leading if s in truth)
         store.dispose()
         row = {
             "people": people,
             "seed": args.seed,
-            "subjects_without_truth": report.subjects - len(truth),
+            "subjects_not_scored": report.subjects - len(truth),
             "threadline": {**threadline, "seconds": round(seconds, 2)},
             "baseline_address_country_field_only": baseline,
             "true_country_ratio_vs_baseline": round(threadline["true_country"] / max(baseline["true_country"], 1), 3),
@@ -180,11 +202,13 @@ def main() -> None:
     for r in rows:
         t, b = r["threadline"], r["baseline_address_country_field_only"]
         print(
-            f"{r['people']:,} people, {t['subjects']:,} subjects | Threadline: true country {t['true_country_pct']}%, "
-            f"unplaced {t['unplaced_pct']}%, wrong {t['wrong_country']} ({t['wrong_country_high_confidence']} with "
-            f"high confidence), region named for {t['placed_with_region']:,} ({t['region_right_pct']}% right) | "
-            f"address country field only: true country {b['true_country_pct']}%, unplaced {b['unplaced_pct']}%, "
-            f"wrong {b['wrong_country']} | ratio {r['true_country_ratio_vs_baseline']}x"
+            f"{r['people']:,} people, {t['subjects']:,} subjects ({t['with_evidence']:,} with any locating "
+            f"evidence) | Threadline: true country {t['true_country_pct']}% ({t['true_country_pct_of_with_evidence']}%"
+            f" of those with evidence), unplaced {t['unplaced_pct']}%, wrong {t['wrong_country']} "
+            f"({t['wrong_country_high_confidence']} with high confidence), region named for "
+            f"{t['placed_with_region']:,} ({t['region_right_pct']}% right) | address country field only: true country "
+            f"{b['true_country_pct']}% ({b['true_country_pct_of_with_evidence']}% of those with evidence), unplaced "
+            f"{b['unplaced_pct']}%, wrong {b['wrong_country']} | ratio {r['true_country_ratio_vs_baseline']}x"
         )
 
 

@@ -310,10 +310,11 @@ def _replace(
 
     def flush(final: bool = False) -> None:
         if claims and (final or len(claims) >= _BATCH):
-            session.execute(insert(JurisdictionClaim), claims)
+            # On the connection: a plain executemany, without the ORM's per-row bookkeeping.
+            session.connection().execute(insert(JurisdictionClaim), claims)
             claims.clear()
         if inserts and (final or len(inserts) >= _BATCH):
-            session.execute(insert(SubjectJurisdiction), inserts)
+            session.connection().execute(insert(SubjectJurisdiction), inserts)
             inserts.clear()
         if updates and (final or len(updates) >= _BATCH):
             session.execute(update(SubjectJurisdiction), updates)

