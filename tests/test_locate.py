@@ -157,6 +157,12 @@ def test_locate_places_subjects_from_their_evidence_and_queues_the_rest(store: S
         assert [q["subject_id"] for q in queue] == [ids["Carl"], ids["Bob"]]  # most evidence first
 
 
+def test_an_empty_store_locates_nothing_and_says_so(store: Store) -> None:
+    report = locate(store, actor="test")
+    assert (report.subjects, report.placed, report.unplaced, report.claims) == (0, 0, 0, 0)
+    assert locate(store, actor="test").mode == "unchanged"
+
+
 def test_rerunning_on_unchanged_data_yields_the_same_decisions(store: Store) -> None:
     build(store, {"Anna": ANNA, "Bob": BOB, "Carl": CARL})
     first = locate(store, LocateSettings(), actor="test")

@@ -206,9 +206,13 @@ def test_email_country_takes_any_text(text: str) -> None:
 
 @given(st.text(max_size=60), st.sampled_from([None, "DE", "US", "FR"]))
 @settings(max_examples=300, deadline=None)
-def test_region_lookup_takes_any_text(text: str, country: str | None) -> None:
+def test_region_and_city_lookups_take_any_text(text: str, country: str | None) -> None:
     for found_country, codes in places.find_regions(text, country).items():
         assert all(places.subdivisions()[c].country == found_country for c in codes)
+    city = places.find_city(text)
+    assert city is None or (city.countries and len(set(city.countries)) == len(city.countries))
+    for e in record_evidence("customer", {"country": country, "region": text, "city": text, "postal_code": text}):
+        assert e.weight > 0 and len(e.country) == 2
 
 
 # ------------------------------------------------------------------------------------------------ IP addresses
