@@ -14,8 +14,10 @@ from threadline.cli import media as media_cli
 from threadline.cli import package as package_cli
 from threadline.cli import rank as rank_cli
 from threadline.cli import refer as refer_cli
+from threadline.cli import report as report_cli
 from threadline.cli import resolve as resolve_cli
 from threadline.cli import serve as serve_cli
+from threadline.cli import track as track_cli
 from threadline.cli.common import DbOption, HomeOption, RootOptions, ThreadlineGroup
 
 app = typer.Typer(
@@ -73,6 +75,8 @@ app.add_typer(agencies.app, name="agencies", help="The agency directory: list an
 app.add_typer(users.app, name="users", help="Users: add, list and disable.")
 app.command("serve", help="Serve the web pages and the JSON API.")(serve_cli.serve)
 app.add_typer(audit.app, name="audit", help="The audit trail: verify the hash chain and read events.")
+app.add_typer(track_cli.app, name="track", help="Follow leads: list, show, acknowledge, assign, outcomes, sweep.")
+app.add_typer(report_cli.app, name="report", help="Reports: an operation's leads and outcomes by country and agency.")
 app.command("refer", help="Leads per placed, ranked subject and agency; a signed, encrypted package per agency.")(
     refer_cli.refer_command
 )

@@ -92,3 +92,36 @@ def open_command(
         f"{check.sender['code']} (operation {check.operation})"
         + (f", {report.leads_existing:,} already here" if report.leads_existing else ""),
     )
+
+
+@package_app.command("status")
+def status_command(
+    ctx: typer.Context,
+    to: Annotated[str, typer.Option("--to", help="The agency the file goes to (code): who sent you the leads.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the signed status file.")],
+    agency: Annotated[
+        str | None,
+        typer.Option("--agency", help="Sign as this agency; by default the only one this installation has a key for."),
+    ] = None,
+    full: Annotated[bool, typer.Option("--all", help="Everything shared so far, not only what is new.")] = False,
+    home: HomeOption = None,
+    db: DbOption = None,
+    json: JsonOption = False,
+) -> None:
+    """Write a signed status file: acknowledgements, hops, actions and outcomes since the last one (see track)."""
+    from threadline.directory import find_agency
+    from threadline.track.status import find_local_signer, write_status_file
+
+    store = store_from(ctx, home, db)
+    with store.session() as session:
+        signer = find_local_signer(session, agency)
+        written = write_status_file(
+            session, store.settings, agency=signer, to=find_agency(session, to), out=out, actor=actor(), full=full
+        )
+    if json:
+        print_json(written.to_dict())
+        return
+    say(
+        f"{out}: {written.events} events ({written.hop_leads} new hops) from {written.sender} to {written.recipient}, "
+        f"signed by {written.signer_fingerprint}"
+    )
