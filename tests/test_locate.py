@@ -255,6 +255,15 @@ def test_manual_placement_is_kept_by_later_runs_and_can_be_cleared(store: Store)
         clear_jurisdiction(session, ids["Anna"], actor="cli:erin")
 
 
+def test_a_placement_by_hand_keeps_the_evidence_that_disagrees(store: Store) -> None:
+    ids = build(store, {"Carl": CARL})
+    locate(store, actor="test")
+    with store.session() as session:
+        decision = set_jurisdiction(session, ids["Carl"], "DE", reason="seen at the address", actor="t")
+        assert [(d["country"], d["sources"]) for d in decision.disagreements] == [("FR", ["shipping"])]
+        assert decision.claims == 2
+
+
 def test_placement_by_hand_refuses_bad_input(store: Store) -> None:
     ids = build(store, {"Bob": BOB})
     with store.session() as session:

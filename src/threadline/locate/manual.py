@@ -57,7 +57,12 @@ def set_jurisdiction(
     points = country_points(claims)
     conf = confidences(points)
     disagreements = [
-        {"country": c, "confidence": round(conf[c], 4), "points": round(points[c], 4)}
+        {
+            "country": c,
+            "confidence": round(conf[c], 4),
+            "points": round(points[c], 4),
+            "sources": sorted({claim.source for claim in claims if claim.country == c}),
+        }
         for c in sorted(conf, key=lambda c: (-conf[c], c))
         if c != code
     ]
