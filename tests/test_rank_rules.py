@@ -3,19 +3,23 @@
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import select
 
 from threadline.core.db import Store
 from threadline.core.errors import InputError, NotFoundError
 from threadline.model import AuditEvent, Operation, RuleSet
 from threadline.rank import default_rules_text, history, load_rules, parse_rules, rules_in_force, shown_rules
-from threadline.rank.rules import step_points, within_points
+from threadline.rank.rules import FACTORS, step_points, within_points
 
 DEFAULT = default_rules_text()
+DEFAULT_DATA = yaml.load(DEFAULT, Loader=yaml.CSafeLoader)
 
 
 def line_of(text: str, needle: str) -> int:
@@ -181,3 +185,32 @@ def test_a_rules_file_that_is_not_utf8_names_the_line(tmp_path: Path, store: Sto
     with pytest.raises(InputError, match="not UTF-8") as error, store.session() as session:
         load_rules(session, path, actor="analyst")
     assert error.value.line == DEFAULT.encode("utf-8")[:200].count(b"\n") + 2
+
+
+yaml_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-5, 2000) | st.floats(allow_nan=True) | st.text(max_size=8),
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=8), children, max_size=3),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=200))
+def test_any_text_is_either_rules_or_a_one_line_refusal(text: str) -> None:
+    try:
+        parse_rules(text, "fuzz.yaml")
+    except InputError as error:
+        assert "\n" not in error.one_line() and error.file == "fuzz.yaml"
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.data())
+def test_any_value_anywhere_in_a_factor_is_accepted_or_refused_cleanly(data: st.DataObject) -> None:
+    name = data.draw(st.sampled_from(list(FACTORS)))
+    rules = copy.deepcopy(DEFAULT_DATA)
+    key = data.draw(st.sampled_from(sorted(rules["factors"][name])) | st.text(min_size=1, max_size=8))
+    rules["factors"][name][key] = data.draw(yaml_values)
+    try:
+        parse_rules(yaml.dump(rules, Dumper=yaml.CSafeDumper, allow_unicode=True), "fuzz.yaml")
+    except InputError as error:
+        assert error.line is not None and error.file == "fuzz.yaml"

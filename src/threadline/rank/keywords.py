@@ -96,6 +96,11 @@ def compile_keyword(text: str) -> Keyword:
     """The keyword as a pattern over normalised text; KeywordError says why a keyword is unusable."""
     if not isinstance(text, str):
         raise KeywordError(f"{text!r} is not text")
+    return _compile(text)
+
+
+@lru_cache(maxsize=16384)
+def _compile(text: str) -> Keyword:
     words = text.split()
     if not words:
         raise KeywordError("an empty keyword matches nothing")

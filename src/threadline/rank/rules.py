@@ -443,12 +443,19 @@ def _earlier(c: _Check, v: Any, p: Path_) -> EarlierRules:
     )
 
 
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: one parse, lines kept
+
+
 def parse_rules(text: str, source: str = "rules.yaml") -> Rules:
     """Validate and compile a rules file; InputError (file, line, reason) on the first problem."""
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        lines = _Lines(root, source)
-        data = yaml.safe_load(text)
+        loader = _Loader(text)
+        try:
+            root = loader.get_single_node()
+            lines = _Lines(root, source)
+            data = loader.construct_document(root) if root is not None else None
+        finally:
+            loader.dispose()
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None
