@@ -196,7 +196,19 @@ class _Router:
         return route
 
 
-def _candidates(session: Session, operation: Operation) -> list[tuple[Subject, SubjectJurisdiction | None, Any]]:
+@dataclass(frozen=True)
+class _Candidate:
+    subject_id: int
+    placement: str | None  # None: not located yet
+    country: str | None
+    region: str | None
+    agency_id: int | None
+    tier: str | None  # None: not ranked yet
+    score: float | None
+
+
+def _candidates(session: Session, operation: Operation) -> list[_Candidate]:
+    """The operation's active subjects with their placement and ranking (columns only: no JSON to parse)."""
     in_operation = (
         select(SubjectMember.subject_id)
         .join(SourceRecord, SourceRecord.id == SubjectMember.record_id)
@@ -206,13 +218,21 @@ def _candidates(session: Session, operation: Operation) -> list[tuple[Subject, S
         .distinct()
     )
     rows = session.execute(
-        select(Subject, SubjectJurisdiction, RiskAssessment)
+        select(
+            Subject.id,
+            SubjectJurisdiction.status,
+            SubjectJurisdiction.country,
+            SubjectJurisdiction.region,
+            SubjectJurisdiction.agency_id,
+            RiskAssessment.tier,
+            RiskAssessment.score,
+        )
         .outerjoin(SubjectJurisdiction, SubjectJurisdiction.subject_id == Subject.id)
         .outerjoin(RiskAssessment, RiskAssessment.subject_id == Subject.id)
         .where(Subject.status == "active", Subject.id.in_(in_operation))
         .order_by(Subject.id)
     )
-    return [(subject, decision, risk) for subject, decision, risk in rows]
+    return [_Candidate(*row) for row in rows]
 
 
 def create_leads(session: Session, operation: Operation, originator: Agency, settings: ReferSettings) -> ReferReport:
@@ -234,40 +254,42 @@ def create_leads(session: Session, operation: Operation, originator: Agency, set
     tiers: Counter[str] = Counter()
     agencies: Counter[str] = Counter()
     pending = 0
-    for subject, decision, risk in _candidates(session, operation):
+    for candidate in _candidates(session, operation):
         report.subjects += 1
-        if decision is None:
+        if candidate.placement is None:
             report.unlocated += 1
             continue
-        if decision.status != "placed" or not decision.country:
+        if candidate.placement != "placed" or not candidate.country:
             report.unplaced += 1
             continue
-        if risk is None:
+        if candidate.tier is None or candidate.score is None:
             report.unranked += 1
             continue
-        route = router(decision.country, decision.region, decision.agency_id)
+        route = router(candidate.country, candidate.region, candidate.agency_id)
         destination = route[0]
-        if (subject.id, destination.id) in existing:
+        if (candidate.subject_id, destination.id) in existing:
             report.leads_existing += 1
             continue
         if destination.id not in clocks:
             clocks[destination.id] = agency_clocks(destination)
-        if risk.tier not in TIERS:
-            raise ConflictError(f"subject {subject.id} has an unknown tier {risk.tier!r}; rerun `threadline rank`")
-        ack_due, action_due = clocks[destination.id][risk.tier].due(now)
+        if candidate.tier not in TIERS:
+            raise ConflictError(
+                f"subject {candidate.subject_id} has an unknown tier {candidate.tier!r}; rerun `threadline rank`"
+            )
+        ack_due, action_due = clocks[destination.id][candidate.tier].due(now)
         lead = Lead(
             uid=str(uuid.uuid4()),
             direction="outgoing",
             operation_id=operation.id,
-            subject_id=subject.id,
+            subject_id=candidate.subject_id,
             subject_snapshot={"route": [agency_ref(a) for a in route[1:]]},
             agency_id=destination.id,
             originating_agency_id=originator.id,
             hop=0,
-            country=decision.country,
-            region=decision.region,
-            tier=risk.tier,
-            score=float(risk.score),
+            country=candidate.country,
+            region=candidate.region,
+            tier=candidate.tier,
+            score=float(candidate.score),
             handling_code=settings.handling,
             handling_note=settings.handling_note,
             status="created",
@@ -286,9 +308,9 @@ def create_leads(session: Session, operation: Operation, originator: Agency, set
             at=now,
             details={"operation": operation.name, "route": [a.code for a in route]},
         )
-        existing.add((subject.id, destination.id))
+        existing.add((candidate.subject_id, destination.id))
         report.leads_new += 1
-        tiers[risk.tier] += 1
+        tiers[candidate.tier] += 1
         agencies[destination.code] += 1
         pending += 1
         if pending >= BATCH:

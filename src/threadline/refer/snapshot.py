@@ -67,30 +67,57 @@ def _build_chunk(session: Session, ids: list[int]) -> dict[int, dict[str, Any]]:
 
     records: dict[int, dict[str, Any]] = {}
     by_subject: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    # Columns, not entities: a record's verbatim `raw` (the largest JSON) is never needed here.
     member_rows = session.execute(
-        select(SubjectMember.subject_id, SubjectMember.match_probability, SourceRecord, SourceFile, Seizure.label)
+        select(
+            SubjectMember.subject_id,
+            SubjectMember.match_probability,
+            SourceRecord.id,
+            SourceRecord.record_type,
+            SourceRecord.record_key,
+            SourceRecord.row,
+            SourceRecord.locator,
+            SourceRecord.fields,
+            SourceFile.path,
+            SourceFile.sha256,
+            SourceFile.size,
+            Seizure.label,
+        )
         .join(SourceRecord, SourceRecord.id == SubjectMember.record_id)
         .join(SourceFile, SourceFile.id == SourceRecord.source_file_id)
         .join(Seizure, Seizure.id == SourceFile.seizure_id)
         .where(SubjectMember.subject_id.in_(ids))
         .order_by(SubjectMember.subject_id, SourceRecord.id)
     )
-    for subject_id, probability, record, source_file, seizure in member_rows:
-        fields = record.fields or {}
+    for (
+        subject_id,
+        probability,
+        record_id,
+        record_type,
+        record_key,
+        row,
+        locator,
+        record_fields,
+        path,
+        sha256,
+        size,
+        seizure,
+    ) in member_rows:
+        fields = record_fields or {}
         entry = {
-            "record_id": record.id,
-            "record_type": record.record_type,
-            "record_key": record.record_key,
+            "record_id": record_id,
+            "record_type": record_type,
+            "record_key": record_key,
             "seizure": seizure,
-            "file": source_file.path,
-            "file_sha256": source_file.sha256,
-            "file_size": source_file.size,
-            "row": record.row,
-            "locator": record.locator,
+            "file": path,
+            "file_sha256": sha256,
+            "file_size": size,
+            "row": row,
+            "locator": locator,
             "match_probability": probability,
             "fields": {k: _clean_value(fields[k]) for k in _RECORD_FIELDS if fields.get(k) not in (None, "", [])},
         }
-        records[record.id] = entry
+        records[record_id] = entry
         by_subject[subject_id].append(entry)
 
     identifiers: dict[int, dict[tuple[str, str], list[dict[str, Any]]]] = defaultdict(dict)
