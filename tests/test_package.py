@@ -423,6 +423,10 @@ def test_a_sender_whose_key_was_never_imported_is_refused(store: Store, db_url: 
 
 
 def test_not_a_package_is_refused(pair: Pair) -> None:
+    with pytest.raises(PackageRefused, match="cannot read the package"):
+        open_package(pair.receiver, pair.tmp / "nowhere.tlref.age", identity=pair.de_identity)
+    with pytest.raises(PackageRefused, match="not a file"):
+        open_package(pair.receiver, pair.tmp, identity=pair.de_identity)
     plain = pair.tmp / "plain.zip"
     plain.write_bytes(b"PK\x03\x04 not encrypted")
     _refused(pair, plain, "not an age-encrypted file")

@@ -18,7 +18,7 @@ import uuid
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -137,14 +137,27 @@ def schema_errors(document: Any, limit: int = 5) -> list[str]:
     return [f"{'/'.join(str(p) for p in e.instance_path) or '(top)'}: {e.message}" for e in errors[:limit]]
 
 
+def _when(value: str | None) -> str:
+    """An ISO time as people read it: "2026-03-03 09:00 UTC"."""
+    if not value:
+        return ""
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return value
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
 @cache
 def _templates() -> jinja2.Environment:
-    return jinja2.Environment(
+    environment = jinja2.Environment(
         loader=jinja2.PackageLoader("threadline.refer", "templates"),
         autoescape=True,
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    environment.filters["when"] = _when
+    return environment
 
 
 def render_lead_page(document: dict[str, Any], lead: dict[str, Any]) -> str:

@@ -138,11 +138,13 @@ def check_package(
     """Decrypt and check `path` (see the module's docstring); PackageRefused on the first failed check."""
     try:
         size = path.stat().st_size
+        if not path.is_file():
+            raise PackageRefused("not a file: give the package file (.tlref.age)", file=path)
+        if size > MAX_PACKAGE_BYTES:
+            raise _refuse(path, f"the file is {size:,} bytes, more than any package Threadline writes")
+        ciphertext = path.read_bytes()
     except OSError as exc:
         raise PackageRefused(f"cannot read the package: {exc.strerror}", file=path) from None
-    if size > MAX_PACKAGE_BYTES:
-        raise _refuse(path, f"the file is {size:,} bytes, more than any package Threadline writes")
-    ciphertext = path.read_bytes()
     sha256 = hashlib.sha256(ciphertext).hexdigest()
     keys = identities if identities is not None else _identities(settings, session, identity, as_agency, path)
     try:
