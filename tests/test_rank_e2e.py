@@ -15,7 +15,7 @@ from threadline.core.db import Store
 from threadline.ingest.pipeline import ingest
 from threadline.media import import_hashes, scan, triage
 from threadline.model import MediaItem, RiskAssessment
-from threadline.rank import RankSettings, rank
+from threadline.rank import RankSettings, default_rules_text, rank
 from threadline.rank.truth import score_ranking
 from threadline.resolve import ResolveSettings, resolve
 from threadline.synth.generate import generate
@@ -90,7 +90,7 @@ def test_rank_puts_every_person_with_access_to_children_or_production_in_high(st
 
 def test_rules_on_the_command_line(store: Store, tmp_path: Path) -> None:
     code, out, _ = cli(store, "rules", "show")
-    assert code == 0 and "shipped default" in out and "access_to_children:" in out
+    assert code == 0 and out.startswith("# shipped default") and out.split("\n", 1)[1] == default_rules_text()
     exported = tmp_path / "rules.yaml"
     code, out, _ = cli(store, "rules", "export", "-o", str(exported))
     assert code == 0 and exported.read_text(encoding="utf-8").startswith("# Threadline risk-ranking rules")
@@ -111,6 +111,9 @@ def test_rules_on_the_command_line(store: Store, tmp_path: Path) -> None:
     assert [(r["version"], r["active"]) for r in json.loads(out)] == [(1, True)]
     code, out, _ = cli(store, "rules", "show", "--json")
     assert json.loads(out)["version"] == 1 and "  high: 55\n" in json.loads(out)["text"]
+    shipped = tmp_path / "shipped.yaml"
+    assert cli(store, "rules", "export", "--default", "-o", str(shipped))[0] == 0
+    assert shipped.read_text(encoding="utf-8") == default_rules_text()
     code, _, err = cli(store, "rules", "show", "--operation", "Nope")
     assert code == 1 and "no operation 'Nope'" in err
     code, _, err = cli(store, "rank", "--as-of", "yesterday")

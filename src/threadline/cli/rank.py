@@ -147,19 +147,26 @@ def rules_show(
     if json:
         print_json({**header, "text": text})
         return
-    console.print(f"# {header['description']}", markup=False)
-    console.print(text, markup=False, end="")
+    # Plain text, never wrapped: what is shown must load back unchanged.
+    typer.echo(f"# {header['description']}")
+    typer.echo(text, nl=False)
 
 
 def _describe(rule_set: Any) -> dict[str, Any]:
     if rule_set is None:
         return {"scope": "global", "version": None, "sha256": None, "description": "shipped default (not loaded yet)"}
+    from threadline.rank import default_rules_text, parse_rules
+
+    newer = ""
+    if rule_set.source_path is None and parse_rules(default_rules_text()).sha256 != rule_set.sha256:
+        newer = "; this installation ships newer default rules (`threadline rules export --default -o FILE`)"
     return {
         "scope": rule_set.scope,
         "version": rule_set.version,
         "sha256": rule_set.sha256,
         "description": f"rules {rule_set.scope} v{rule_set.version}, sha256 {rule_set.sha256}, "
-        f"loaded by {rule_set.actor} {rule_set.created_at:%Y-%m-%d %H:%M} UTC from {rule_set.source_path or 'default'}",
+        f"loaded by {rule_set.actor} {rule_set.created_at:%Y-%m-%d %H:%M} UTC from {rule_set.source_path or 'default'}"
+        + newer,
     }
 
 
@@ -168,23 +175,27 @@ def rules_export(
     ctx: typer.Context,
     output: Annotated[Path, typer.Option("--output", "-o", help="File to write the rules to (YAML).")],
     operation: OperationOption = None,
+    default: Annotated[
+        bool, typer.Option("--default", help="Write the rules this installation ships instead of those in force.")
+    ] = False,
     home: HomeOption = None,
     db: DbOption = None,
 ) -> None:
     """Write the rules in force to a file to review or edit, then `threadline rules load` it."""
     from threadline.core import audit
-    from threadline.rank import shown_rules
+    from threadline.rank import default_rules_text, shown_rules
 
     store = store_from(ctx, home, db)
     with store.session() as session:
-        rule_set, text = shown_rules(session, operation)
+        rule_set, text = (None, default_rules_text()) if default else shown_rules(session, operation)
         header = _describe(rule_set)
         audit.record(session, actor=actor(), action="rules.export", object_type="rule_set", object_id=header["version"])
     try:
         output.write_text(text, encoding="utf-8")
     except OSError as exc:
         raise InputError(f"cannot write the rules: {exc.strerror or exc}", file=output) from None
-    console.print(f"Wrote {header['description']} to {output}", markup=False)
+    what = "the shipped default rules" if default else header["description"]
+    console.print(f"Wrote {what} to {output}", markup=False)
 
 
 @rules_app.command("load")
