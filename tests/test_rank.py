@@ -401,3 +401,22 @@ def test_an_operation_run_replaces_only_its_subjects(store: Store) -> None:
     with store.session() as session:
         runs = dict(session.execute(select(RiskAssessment.subject_id, RiskAssessment.run_id)).all())
     assert runs[there] == first_there and runs[here] == report.run_id
+
+
+def test_a_file_matching_a_split_person_counts_for_both_parts_and_reruns_agree(store: Store) -> None:
+    world = World(store)
+    big = world.subject([customer(world, "engineer", username="fox"), customer(world, "engineer")], username=["fox"])
+    small = world.subject([customer(world, "engineer", username="fox")], username=["fox"])
+    chosen = world.subject([customer(world, "plumber")])
+    split = world.media("media/uploads/fox/1.jpg", "novel", custodian="fox")
+    by_hand = world.media("media/uploads/fox/2.jpg", "novel", custodian="fox", owner=chosen)
+    first = rank(store, RankSettings(), actor="test")
+    assert first.media_ambiguous == 2
+    with store.session() as session:
+        owners = dict(session.execute(select(MediaItem.id, MediaItem.owner_subject_id)).all())
+    assert owners == {split: big, by_hand: chosen}  # the larger part; an owner set by hand stays
+    tiers = {s: assessment(store, s)["tier"] for s in (big, small, chosen)}
+    assert tiers == {big: "very_high", small: "very_high", chosen: "very_high"}
+    second = rank(store, RankSettings(), actor="test")
+    assert second.tiers == first.tiers and second.media_owners_set == 0
+    assert {s: assessment(store, s)["tier"] for s in (big, small, chosen)} == tiers

@@ -187,9 +187,11 @@ def _upload_owner(path: str, folders: tuple[str, ...]) -> str | None:
 
 
 def link_media(session: Session, ctx: Context, upload_folders: tuple[str, ...]) -> None:
-    """Every media item's owner among the active subjects: by custodian (username or e-mail), by the upload
-    folder it lies in, else by an owner set earlier (followed through merges). A file matching several subjects
-    (a person resolve split) counts for each; the stored owner is the one with most records."""
+    """Every media item's subjects among the active ones: its owner when one is set (followed through merges;
+    an analyst's choice, or rank's own from an earlier run), and those whose username or canonical e-mail is its
+    custodian, else the name of the upload folder it lies in. A file matching several subjects (a person that
+    resolution split) counts for each. The stored owner stays as set while its subject is active, else becomes
+    the matching subject with most records; so a rerun finds the same subjects and the ranking does not drift."""
     index, successors = _identifier_index(session)
     sizes = _member_counts(session)
     in_scope = set(ctx.subject_ids)
@@ -228,16 +230,19 @@ def link_media(session: Session, ctx: Context, upload_folders: tuple[str, ...]) 
                 for key in _custodian_keys(folder):
                     candidates |= index.get(key, set())
                 how = f"upload folder {folder!r}"
-        if not candidates and item.owner_subject_id is not None:
-            owner = successors.get(item.owner_subject_id, item.owner_subject_id)
-            if owner in sizes:
-                candidates = {owner}
-                how = "owner set on the item"
+        if not candidates:
+            how = "owner set on the item"
+        kept = None
+        if item.owner_subject_id is not None:
+            kept = successors.get(item.owner_subject_id, item.owner_subject_id)
+            kept = kept if kept in sizes else None
+        if kept is not None:
+            candidates.add(kept)
         if not candidates:
             continue
         if len(candidates) > 1:
             ctx.ambiguous_media += 1
-        owner = max(candidates, key=lambda s: (sizes.get(s, 0), -s))
+        owner = kept if kept is not None else max(candidates, key=lambda s: (sizes.get(s, 0), -s))
         if item.owner_subject_id != owner:
             ctx.owners[item.id] = owner
         linked = Media(**{**media.__dict__, "linked_by": how})
