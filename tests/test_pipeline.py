@@ -8,8 +8,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from threadline.cli.demo import generate_demo_keys
 from threadline.core.db import Store
 from threadline.core.errors import InputError
+from threadline.directory import seed_national_agencies
 from threadline.model import StageRun
 from threadline.pipeline import PipelineOptions, run_pipeline
 from threadline.pipeline import runner as runner_module
@@ -27,14 +29,27 @@ def _statuses(report: object) -> dict[str, str]:
     return {s.stage: s.status for s in report.stages}  # type: ignore[attr-defined]
 
 
-def test_run_then_rerun_skips_every_unchanged_stage(store: Store, seizure: Path) -> None:
+def test_run_then_rerun_skips_every_unchanged_stage(store: Store, seizure: Path, tmp_path: Path) -> None:
+    with store.session() as session:
+        seed_national_agencies(session)
+    generate_demo_keys(store)
     options = PipelineOptions(
-        directory=seizure / "seizure", operation="Spade", known=(seizure / "known" / "vics.json",)
+        directory=seizure / "seizure",
+        operation="Spade",
+        known=(seizure / "known" / "vics.json",),
+        originator="CA",
+        out=tmp_path / "outbox",
     )
     first = run_pipeline(store, options)
     assert set(_statuses(first).values()) == {"ran"}
-    assert first.summary["records"] > 60 and first.summary["subjects"] > 0
-    assert sum(first.summary["media_verdicts"].values()) == first.summary["media_items"]
+    summary = first.summary
+    assert summary["records"] > 60 and summary["subjects"] > 0
+    assert sum(summary["media_verdicts"].values()) == summary["media_items"]
+    assert summary["placed"] + summary["unplaced"] == summary["subjects"]
+    leads = sum(summary["leads_by_tier"].values())
+    assert leads == sum(summary["leads_by_country"].values()) > 0
+    packages = sorted((tmp_path / "outbox").rglob("*"))
+    assert summary["packages"] == len([p for p in packages if p.is_file()]) == len(summary["leads_by_country"])
     second = run_pipeline(store, options)
     assert set(_statuses(second).values()) == {"skipped"}
     assert second.summary == first.summary

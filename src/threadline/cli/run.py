@@ -11,7 +11,16 @@ import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from threadline.cli.common import DbOption, HomeOption, JsonOption, actor, console, print_json, store_from
+from threadline.cli.common import (
+    DbOption,
+    HomeOption,
+    JsonOption,
+    actor,
+    console,
+    err_console,
+    print_json,
+    store_from,
+)
 from threadline.cli.ingest import MappingOption, OperationOption
 from threadline.core.db import Store
 from threadline.directory import seed_national_agencies
@@ -83,6 +92,22 @@ def _line(stage: str, outcome: Any) -> str:
             f"{r.get('mode')}: {r.get('records', 0):,} records → {r.get('subjects', 0):,} subjects, "
             f"{r.get('review_queue', 0):,} pairs to review, {r.get('links', 0):,} links"
         )
+    if stage == "locate":
+        return (
+            f"{r.get('subjects', 0):,} subjects: {r.get('placed', 0):,} placed ({r.get('placed_high', 0):,} high "
+            f"confidence) in {r.get('countries', 0):,} countries, {r.get('unplaced', 0):,} unplaced "
+            f"(`threadline unplaced`), {r.get('claims', 0):,} claims"
+        )
+    if stage == "rank":
+        tiers = ", ".join(f"{k.replace('_', ' ')} {v:,}" for k, v in r.get("tiers", {}).items())
+        return f"{r.get('subjects', 0):,} subjects ranked: {tiers}"
+    if stage == "refer":
+        missing = r.get("agencies_without_keys") or {}
+        return (
+            f"{r.get('leads_new', 0):,} new leads, {r.get('leads_existing', 0):,} already referred; "
+            f"{len(r.get('packages', [])):,} packages written"
+            + (f"; {len(missing):,} agencies have no key (no package)" if missing else "")
+        )
     return ", ".join(f"{k} {v}" for k, v in r.items() if isinstance(v, int | float | str))[:200]
 
 
@@ -104,6 +129,16 @@ def run(
     ] = None,
     engine: Annotated[str, typer.Option(help="Resolve engine: duckdb or spark.")] = "duckdb",
     threshold: Annotated[float, typer.Option(help="Resolve match probability threshold.")] = 0.9,
+    mmdb: Annotated[
+        Path | None, typer.Option("--mmdb", help="IP country database (MaxMind format) for locate.")
+    ] = None,
+    rules: Annotated[Path | None, typer.Option("--rules", help="Rank rules file to load first.")] = None,
+    originator: Annotated[
+        str | None,
+        typer.Option("--originator", help="Agency (code or country) that leads the operation and signs packages."),
+    ] = None,
+    handling: Annotated[str, typer.Option("--handling", help="Handling code for the leads: H0-H3.")] = "H0",
+    out: Annotated[Path | None, typer.Option("--out", help="Folder for the referral packages.")] = None,
     home: HomeOption = None,
     db: DbOption = None,
     json: JsonOption = False,
@@ -119,9 +154,25 @@ def run(
         known=tuple(known or ()),
         engine=engine,
         threshold=threshold,
+        mmdb=mmdb,
+        rules=rules,
+        originator=originator,
+        handling=handling,
+        out=out,
     )
     report = execute(store, options)
     if json:
         print_json(report.to_dict())
-        return
-    print_pipeline(report)
+    else:
+        print_pipeline(report)
+    refer = report.outcome("refer")
+    missing = (refer.report.get("agencies_without_keys") or {}) if refer is not None else {}
+    if missing:
+        agencies = ", ".join(f"{code} ({n} leads)" for code, n in sorted(missing.items()))
+        err_console.print(
+            f"error: no package for {agencies}: they have no age key here; `threadline keys import --agency CODE "
+            "FILE` (or `keys generate`), then `threadline run` again",
+            markup=False,
+            soft_wrap=True,
+        )
+        raise typer.Exit(1)

@@ -24,14 +24,19 @@ from threadline.core import audit
 from threadline.core.db import Store
 from threadline.core.errors import InputError
 from threadline.model import (
+    AgencyKey,
     HashSet,
     Judgement,
+    Lead,
     MediaItem,
     MediaVerdict,
     ResolveRun,
+    RiskAssessment,
+    RuleSet,
     SourceRecord,
     StageRun,
     Subject,
+    SubjectJurisdiction,
     utcnow,
 )
 
@@ -51,6 +56,12 @@ class PipelineOptions:
     distance: int = 31
     quality: int = 50
     known: tuple[Path, ...] = ()
+    mmdb: Path | None = None
+    min_confidence: float | None = None
+    rules: Path | None = None
+    originator: str | None = None
+    handling: str = "H0"
+    out: Path | None = None
 
 
 @dataclass
@@ -215,10 +226,91 @@ def _downstream_of_resolve(session: Session) -> dict[str, Any]:
     }
 
 
+def _rules(session: Session, kind: str) -> list[int]:
+    return sorted(session.scalars(select(RuleSet.id).where(RuleSet.kind == kind, RuleSet.active.is_(True))).all())
+
+
+# --- locate -------------------------------------------------------------------------------------------------------
+
+
+def _locate_fingerprint(store: Store, options: PipelineOptions) -> dict[str, Any]:
+    from threadline.locate.ipgeo import mmdb_path
+
+    mmdb = mmdb_path(options.mmdb)
+    with store.session() as session:
+        return {
+            **_downstream_of_resolve(session),
+            "mmdb": [str(mmdb), mmdb.stat().st_mtime_ns] if mmdb is not None and mmdb.exists() else None,
+            "routing": _rules(session, "routing"),
+            "min_confidence": options.min_confidence,
+        }
+
+
+def _locate(store: Store, options: PipelineOptions, actor: str, say: Callable[[str], None]) -> Any:
+    from threadline.locate import LocateSettings, locate
+    from threadline.locate.decide import DEFAULT_MIN_CONFIDENCE
+
+    confidence = DEFAULT_MIN_CONFIDENCE if options.min_confidence is None else options.min_confidence
+    settings = LocateSettings(mmdb=options.mmdb, min_confidence=confidence)
+    return locate(store, settings, actor=actor, progress=say)
+
+
+# --- rank ---------------------------------------------------------------------------------------------------------
+
+
+def _rank_fingerprint(store: Store, options: PipelineOptions) -> dict[str, Any]:
+    with store.session() as session:
+        return {
+            **_downstream_of_resolve(session),
+            "rules_file": _file_digest(options.rules),
+            "rules": _rules(session, "rank"),
+        }
+
+
+def _rank(store: Store, options: PipelineOptions, actor: str, say: Callable[[str], None]) -> Any:
+    from threadline.rank import RankSettings, rank
+
+    return rank(store, RankSettings(rules=options.rules), actor=actor, progress=say)
+
+
+# --- refer --------------------------------------------------------------------------------------------------------
+
+
+def _refer_fingerprint(store: Store, options: PipelineOptions) -> dict[str, Any]:
+    with store.session() as session:
+        return {
+            "assessed": _scalar(session, select(func.max(RiskAssessment.assessed_at))),
+            "placed": _scalar(session, select(func.max(SubjectJurisdiction.decided_at))),
+            "keys": _scalar(session, select(func.max(AgencyKey.id))),
+            "leads": _scalar(session, select(func.count()).select_from(Lead)),
+            "unsent": _scalar(session, select(func.count()).select_from(Lead).where(Lead.status == "created")),
+            "operation": options.operation,
+            "originator": options.originator,
+            "handling": options.handling,
+        }
+
+
+def _refer(store: Store, options: PipelineOptions, actor: str, say: Callable[[str], None]) -> Any:
+    from threadline.refer import ReferSettings, refer
+
+    say("writing leads and referral packages")
+    settings = ReferSettings(
+        operation=options.operation,
+        out=options.out,
+        handling=options.handling,
+        originator=options.originator,
+        actor=actor,
+    )
+    return refer(store, settings)
+
+
 STAGE_LIST: list[Stage] = [
     Stage("ingest", _ingest_fingerprint, _ingest),
     Stage("media", _media_fingerprint, _media),
     Stage("resolve", _resolve_fingerprint, _resolve),
+    Stage("locate", _locate_fingerprint, _locate),
+    Stage("rank", _rank_fingerprint, _rank),
+    Stage("refer", _refer_fingerprint, _refer),
 ]
 STAGES = tuple(s.name for s in STAGE_LIST)
 
@@ -335,12 +427,39 @@ def run_pipeline(
 def summarise(session: Session, operation: str | None = None) -> dict[str, Any]:
     """The numbers an analyst wants at the end of a run, read from the store (not from the stage reports), so a
     run that skipped every stage still prints the truth."""
-    verdicts = dict(
-        session.execute(select(MediaVerdict.verdict, func.count()).group_by(MediaVerdict.verdict)).all()
+    from threadline.model import Operation, ReferralPackage
+
+    verdicts = dict(session.execute(select(MediaVerdict.verdict, func.count()).group_by(MediaVerdict.verdict)).all())
+    placement = dict(
+        session.execute(
+            select(SubjectJurisdiction.status, func.count())
+            .join(Subject, Subject.id == SubjectJurisdiction.subject_id)
+            .where(Subject.status == "active")
+            .group_by(SubjectJurisdiction.status)
+        ).all()
     )
+    leads = select(Lead).where(Lead.direction == "outgoing", Lead.parent_id.is_(None))
+    op = session.scalar(select(Operation).where(Operation.name == operation)) if operation else None
+    if op is not None:
+        leads = leads.where(Lead.operation_id == op.id)
+    sub = leads.subquery()
+    by_tier: dict[str, int] = dict(session.execute(select(sub.c.tier, func.count()).group_by(sub.c.tier)).all())
+    by_country: dict[str | None, int] = dict(
+        session.execute(
+            select(sub.c.country, func.count()).group_by(sub.c.country).order_by(func.count().desc(), sub.c.country)
+        ).all()
+    )
+    packages = select(func.count()).select_from(ReferralPackage).where(ReferralPackage.direction == "outgoing")
+    if op is not None:
+        packages = packages.where(ReferralPackage.operation_id == op.id)
     return {
         "records": _scalar(session, select(func.count()).select_from(SourceRecord)),
         "subjects": _scalar(session, select(func.count()).select_from(Subject).where(Subject.status == "active")),
+        "placed": placement.get("placed", 0),
+        "unplaced": placement.get("unplaced", 0),
+        "leads_by_tier": {tier: by_tier[tier] for tier in ("very_high", "high", "medium", "low") if tier in by_tier},
+        "leads_by_country": {str(k): v for k, v in by_country.items()},
+        "packages": _scalar(session, packages),
         "media_items": _scalar(session, select(func.count()).select_from(MediaItem)),
         "media_verdicts": verdicts,
     }
