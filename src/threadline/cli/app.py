@@ -50,11 +50,13 @@ def root(
 
 app.command("init", help="Create or upgrade the store and the default agency directory.")(init.init)
 app.command("synth", help="Write a synthetic seizure with ground truth (invented people, benign images).")(synth.synth)
-app.command("demo", help="Generate a synthetic seizure, run every stage built so far, and show the result.")(demo.demo)
+app.command("demo", help="A synthetic seizure through every stage, a summary, then the web app with demo users.")(
+    demo.demo
+)
 app.command("ingest", help="Read a seizure folder into records with provenance; bad rows are quarantined.")(
     ingest.ingest
 )
-app.command("run", help="Run every stage built so far on a seizure folder.")(run.run)
+app.command("run", help="Every stage on a seizure folder, ingest to referral packages; resumable.")(run.run)
 app.add_typer(media_cli.media_app, name="media", help="Seized media: hash a folder (nothing is viewed or kept).")
 app.add_typer(media_cli.hashes_app, name="hashes", help="Known-hash sets: import, list, remove.")
 app.command("triage", help="Triage every media item against the known-hash sets.")(media_cli.triage)
