@@ -146,8 +146,8 @@ def test_the_rest_of_the_route_travels_with_the_lead(store: Store, monkeypatch: 
         build_operation(session, PEOPLE[:2])
         de = agency(session, "DE")
         session.add(Agency(code="DE-BY", name="Bavarian LKA", kind="regional", country="DE", region="DE-BY", parent=de))
-    # Without locate's route(): the national agency first, the region's agency below it next.
-    monkeypatch.setattr(refer_pipeline, "locate_route", lambda: None)
+    # When locate's route() names nobody: the national agency first, the region's agency below it next.
+    monkeypatch.setattr(refer_pipeline, "locate_route", lambda *_args: [])
     refer(store, _leads_only())
     with store.session() as session:
         routes = {lead.region: lead.subject_snapshot["route"] for lead in session.scalars(select(Lead))}
@@ -168,13 +168,31 @@ def test_locate_route_decides_the_destination_when_it_is_there(store: Store, mon
         asked.append((operation, country, region))
         return [agency(session, "DE-BKA"), agency(session, "DE-BE")]
 
-    monkeypatch.setattr(refer_pipeline, "locate_route", lambda: route)
+    monkeypatch.setattr(refer_pipeline, "locate_route", route)
     refer(store, _leads_only())
     with store.session() as session:
         lead = session.scalars(select(Lead)).one()
         assert lead.agency_id == agency(session, "DE-BKA").id
         assert [a["code"] for a in lead.subject_snapshot["route"]] == ["DE-BE"]
     assert asked == [(OPERATION, "DE", None)]
+
+
+def test_the_operations_routing_rules_name_the_hops(store: Store, tmp_path: Path) -> None:
+    from threadline.locate import load_routing
+
+    with store.session() as session:
+        build_operation(session, PEOPLE[:2])
+        de = agency(session, "DE")
+        session.add(Agency(code="DE-BY", name="Bavarian LKA", kind="regional", country="DE", region="DE-BY", parent=de))
+    rules = tmp_path / "routing.yaml"
+    rules.write_text("routes:\n  - country: DE\n    region: DE-BY\n    agency: DE-BY\n", encoding="utf-8")
+    with store.session() as session:
+        load_routing(session, rules, operation=OPERATION, actor="test")
+    refer(store, _leads_only())
+    with store.session() as session:
+        routes = {lead.region: lead.subject_snapshot["route"] for lead in session.scalars(select(Lead))}
+        assert [a["code"] for a in routes["DE-BY"]] == ["DE-BY"] and routes[None] == []
+        assert all(lead.agency_id == agency(session, "DE").id for lead in session.scalars(select(Lead)))
 
 
 def test_the_originator_comes_from_the_operation_or_is_given_once(store: Store) -> None:

@@ -14,7 +14,6 @@
 
 from __future__ import annotations
 
-import importlib
 import time
 import uuid
 from collections import Counter
@@ -30,6 +29,7 @@ from threadline.core import audit
 from threadline.core.db import Store
 from threadline.core.errors import ConflictError, InputError, NotFoundError
 from threadline.directory import find_agency, national_agency
+from threadline.locate import route as locate_route
 from threadline.model import (
     HANDLING_CODES,
     TIERS,
@@ -151,31 +151,19 @@ def originating_agency(session: Session, operation: Operation, code: str | None,
     return agency
 
 
-def locate_route() -> Any:
-    """Locate's `route(session, operation, country, region) -> list[Agency]`, or None while it is not there."""
-    try:
-        module = importlib.import_module("threadline.locate")
-    except ImportError:
-        return None
-    return getattr(module, "route", None)
-
-
 class _Router:
-    """Routes per (country, region), asked once each: locate's `route()` when it is there, else the subject's
-    national agency (and a regional agency of its region below it when the directory has one)."""
+    """Routes per (country, region), asked once each: locate's `route()` (the operation's routing rules), else the
+    subject's national agency (and a regional agency of its region below it when the directory has one)."""
 
     def __init__(self, session: Session, operation: str) -> None:
         self.session = session
         self.operation = operation
         self.cache: dict[tuple[str, str | None, int | None], list[Agency]] = {}
-        self.locate_route = locate_route()
 
     def __call__(self, country: str, region: str | None, agency_id: int | None) -> list[Agency]:
         key = (country, region, agency_id)
         if key not in self.cache:
-            route: list[Agency] = []
-            if self.locate_route is not None:
-                route = list(self.locate_route(self.session, self.operation, country, region))
+            route = list(locate_route(self.session, self.operation, country, region))
             if not route:
                 route = self._fallback(country, region, agency_id)
             self.cache[key] = route
