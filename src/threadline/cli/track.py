@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.console import Console
 from rich.table import Table
 
 from threadline.cli.common import (
@@ -98,9 +99,11 @@ def list_command(
     if json:
         print_json(rows)
         return
-    table = Table("lead", "hop", "agency", "tier", "status", "due", "esc", "outcome", "arrests", "children")
+    table = Table()
+    for column in ("lead", "hop", "agency", "tier", "status", "due (UTC)", "esc", "outcome", "arrests", "children"):
+        table.add_column(column, no_wrap=column in ("lead", "hop", "esc", "arrests", "children"))
     for r in rows:
-        due = (r["due_at"] or "")[:16] + (" OVERDUE" if r["overdue"] else "")
+        due = (r["due_at"] or "")[:16].replace("T", " ") + (" overdue" if r["overdue"] else "")
         table.add_row(
             r["lead_id"][:8],
             str(r["hop"]),
@@ -113,7 +116,8 @@ def list_command(
             str(r["arrests"]),
             str(r["children_safeguarded"]),
         )
-    console.print(table)
+    # A pipe or a file gets every column whole; a terminal gets its own width.
+    (console if console.is_terminal else Console(highlight=False, width=140)).print(table)
     if len(rows) == limit:
         say(f"(first {limit} leads; use --limit or a filter for more)")
 
@@ -136,7 +140,8 @@ def show(
     say(
         f"Lead {head['lead_id']} — {head['direction']}, hop {head['hop']}, to {head['agency']} ({head['country']}), "
         f"tier {head['tier']}, {head['handling_code']}; status {head['status']}"
-        + (f", due {head['due_at']}" + (" (OVERDUE)" if head["overdue"] else "") if head["due_at"] else "")
+        + (f", due {head['due_at'][:16].replace('T', ' ')} UTC" if head["due_at"] else "")
+        + (" (overdue)" if head["overdue"] else "")
     )
     for hop in view["hops"]:
         say(f"  hop {hop['hop']}: {hop['lead_id']} at {hop['agency']} — {hop['status']}")
@@ -144,7 +149,7 @@ def show(
     say(f"Outcomes with hops: {roll['arrests']} arrests, {roll['charges']} charges, "
         f"{roll['children_safeguarded']} children safeguarded")  # fmt: skip
     for e in view["events"]:
-        change = f"{e['from_status']} → {e['to_status']}" if e["to_status"] else e["kind"]
+        change = f"{e['from_status']} → {e['to_status']}" if e["from_status"] else e["kind"]
         where = f" [{e['lead_id'][:8]}]" if e["lead_id"] != head["lead_id"] else ""
         extra = f" — {e['notes']}" if e["notes"] else ""
         origin = " (imported)" if e["origin"] == "imported" else ""

@@ -120,7 +120,7 @@ def append_event(
         uid=uid or str(uuid.uuid4()),
         lead=lead,
         kind=kind,
-        from_status=current if target else None,
+        from_status=current if target and kind != "created" else None,
         to_status=target,
         actor=actor,
         agency_id=agency_id,
