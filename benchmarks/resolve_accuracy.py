@@ -139,7 +139,10 @@ def main() -> None:
             truth = truth_people(session, seizure / "truth" / "records.csv")
             ours = dict(session.execute(select(SubjectMember.record_id, SubjectMember.subject_id)).all())
         threadline = pairwise_score(ours, truth)
+        # Ours first, so a baseline that runs out of memory at scale does not take the figures with it.
+        print(f"{people:,} people: Threadline {threadline.to_dict()} in {seconds:.0f} s", flush=True)
         exact = pairwise_score(exact_baseline(store), truth)
+        print(f"{people:,} people: exact name+DOB {exact.to_dict()}", flush=True)
         generic_clusters, generic_seconds = generic_splink(store, args.seed)
         generic = pairwise_score(generic_clusters, truth)
         row = {
