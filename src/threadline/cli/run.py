@@ -168,7 +168,7 @@ def run(
     refer = report.outcome("refer")
     missing = (refer.report.get("agencies_without_keys") or {}) if refer is not None else {}
     if missing:
-        agencies = ", ".join(f"{code} ({n} leads)" for code, n in sorted(missing.items()))
+        agencies = ", ".join(f"{code} ({n} lead{'s' if n != 1 else ''})" for code, n in sorted(missing.items()))
         err_console.print(
             f"error: no package for {agencies}: they have no age key here; `threadline keys import --agency CODE "
             "FILE` (or `keys generate`), then `threadline run` again",
