@@ -174,9 +174,14 @@ def test_ingest_quarantine_and_export_through_the_cli(db_url: str, tmp_path: Pat
     assert [r["given_name"] for r in exported] == ["Ann", "Bo"]
     code, out, _ = invoke("audit", "log", "--action", "export.records", "--json", "--db", db_url)
     assert [e["details"]["rows"] for e in json.loads(out)] == [2, 2]  # exports of personal data are audited
-    code, out, _ = invoke("run", str(folder), "--db", db_url, "--home", str(tmp_path / "h"), "--json")
+    code, out, _ = invoke(
+        "run", str(folder), "--until", "rank", "--db", db_url, "--home", str(tmp_path / "h"), "--json"
+    )
     ingest_stage = json.loads(out)["stages"][0]
     assert code == 0 and ingest_stage["stage"] == "ingest" and ingest_stage["report"]["totals"]["unchanged"] == 1
+    # Refer needs the agency that signs: without one the run stops there, saying so, with every stage before done.
+    code, _, err = invoke("run", str(folder), "--db", db_url, "--home", str(tmp_path / "h"))
+    assert code == 1 and "no originating agency" in err and "--originator" in err
 
 
 def test_ingest_missing_folder_is_exit_1(tmp_path: Path) -> None:
