@@ -66,6 +66,11 @@ def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
 
 
+def say(text: str) -> None:
+    """Print plain text (paths and codes are not Rich markup) without wrapping it mid-line."""
+    console.print(text, markup=False, soft_wrap=True)
+
+
 class ThreadlineGroup(TyperGroup):
     """Turns a ThreadlineError raised anywhere below into one line on stderr and exit code 1."""
 

@@ -17,6 +17,7 @@ from threadline.cli.common import (
     actor,
     console,
     print_json,
+    say,
     store_from,
 )
 from threadline.directory import find_agency, seed_national_agencies
@@ -25,11 +26,6 @@ from threadline.refer.keys import export_keys, generate_keys, import_keys, list_
 app = typer.Typer(cls=ThreadlineGroup, no_args_is_help=True)
 
 AgencyOption = Annotated[str, typer.Option("--agency", "-a", help="Agency code (see `threadline agencies list`).")]
-
-
-def say(text: str) -> None:
-    """Print plain text (paths and codes are not Rich markup) without wrapping it mid-line."""
-    console.print(text, markup=False, soft_wrap=True)
 
 
 @app.command("generate")

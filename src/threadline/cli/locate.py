@@ -26,6 +26,7 @@ from threadline.locate.ipgeo import MMDB_ENV
 OperationOption = Annotated[
     str | None, typer.Option("--operation", help="Only subjects with records in this operation.", show_default=False)
 ]
+SubjectArgument = Annotated[int, typer.Argument(help="Subject id.")]
 
 
 def run_locate(
@@ -105,7 +106,7 @@ jurisdiction_app = typer.Typer(cls=ThreadlineGroup, no_args_is_help=True)
 @jurisdiction_app.command("set")
 def jurisdiction_set(
     ctx: typer.Context,
-    subject_id: Annotated[int, typer.Argument(help="Subject id.")],
+    subject_id: SubjectArgument,
     country: Annotated[str, typer.Argument(help="ISO 3166-1 code or English name.")],
     reason: Annotated[str, typer.Option("--reason", help="Why: kept with the decision and in the audit trail.")],
     region: Annotated[
@@ -139,7 +140,7 @@ def jurisdiction_set(
 @jurisdiction_app.command("clear")
 def jurisdiction_clear(
     ctx: typer.Context,
-    subject_id: Annotated[int, typer.Argument(help="Subject id.")],
+    subject_id: SubjectArgument,
     home: HomeOption = None,
     db: DbOption = None,
     json: JsonOption = False,
@@ -164,7 +165,7 @@ def jurisdiction_clear(
 @jurisdiction_app.command("show")
 def jurisdiction_show(
     ctx: typer.Context,
-    subject_id: Annotated[int, typer.Argument(help="Subject id.")],
+    subject_id: SubjectArgument,
     home: HomeOption = None,
     db: DbOption = None,
     json: JsonOption = False,

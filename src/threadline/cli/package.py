@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, Protocol, TypeVar
 
 import typer
 
@@ -13,11 +14,11 @@ from threadline.cli.common import (
     JsonOption,
     ThreadlineGroup,
     actor,
-    console,
     print_json,
+    say,
     store_from,
 )
-from threadline.refer import open_package, verify_package
+from threadline.refer import OpenReport, PackageCheck, open_package, verify_package
 
 package_app = typer.Typer(cls=ThreadlineGroup, no_args_is_help=True)
 
@@ -37,28 +38,37 @@ AsAgencyOption = Annotated[
 FromOption = Annotated[str | None, typer.Option("--from", help="Refuse the package unless it comes from this agency.")]
 
 
-def say(text: str) -> None:
-    """Print plain text (paths and codes are not Rich markup) without wrapping it mid-line."""
-    console.print(text, markup=False, soft_wrap=True)
+class _Report(Protocol):
+    def to_dict(self) -> dict[str, Any]: ...
 
 
-@package_app.command("verify")
-def verify(
-    ctx: typer.Context,
-    package: PackageArgument,
-    identity: IdentityOption = None,
-    as_agency: AsAgencyOption = None,
-    sender: FromOption = None,
-    home: HomeOption = None,
-    db: DbOption = None,
-    json: JsonOption = False,
-) -> None:
-    """Decrypt a package and check its signature, manifest and leads without importing anything."""
-    store = store_from(ctx, home, db)
-    check = verify_package(store, package, identity=identity, as_agency=as_agency, expect_sender=sender, actor=actor())
-    if json:
-        print_json(check.to_dict())
-        return
+Report = TypeVar("Report", bound=_Report)
+
+
+def _receiving_verb(name: str, help: str, receive: Callable[..., Report], show: Callable[[Path, Report], None]) -> None:
+    """`verify` and `open`: the same options, handed to refer's `verify_package` or `open_package`."""
+
+    def verb(
+        ctx: typer.Context,
+        package: PackageArgument,
+        identity: IdentityOption = None,
+        as_agency: AsAgencyOption = None,
+        sender: FromOption = None,
+        home: HomeOption = None,
+        db: DbOption = None,
+        json: JsonOption = False,
+    ) -> None:
+        store = store_from(ctx, home, db)
+        report = receive(store, package, identity=identity, as_agency=as_agency, expect_sender=sender, actor=actor())
+        if json:
+            print_json(report.to_dict())
+        else:
+            show(package, report)
+
+    package_app.command(name, help=help)(verb)
+
+
+def _show_check(package: Path, check: PackageCheck) -> None:
     say(
         f"{package}: OK — {check.lead_count:,} leads from {check.sender['code']} to {check.recipient['code']} "
         f"(operation {check.operation}), signed by {check.signer_fingerprint}; {check.files} files match the "
@@ -66,23 +76,7 @@ def verify(
     )
 
 
-@package_app.command("open")
-def open_command(
-    ctx: typer.Context,
-    package: PackageArgument,
-    identity: IdentityOption = None,
-    as_agency: AsAgencyOption = None,
-    sender: FromOption = None,
-    home: HomeOption = None,
-    db: DbOption = None,
-    json: JsonOption = False,
-) -> None:
-    """Verify a package and import its leads as incoming leads (opening it again imports nothing new)."""
-    store = store_from(ctx, home, db)
-    report = open_package(store, package, identity=identity, as_agency=as_agency, expect_sender=sender, actor=actor())
-    if json:
-        print_json(report.to_dict())
-        return
+def _show_opened(package: Path, report: OpenReport) -> None:
     check = report.check
     if report.already_opened:
         say(f"{package}: already opened; {check.lead_count:,} leads, nothing new")
@@ -92,6 +86,20 @@ def open_command(
         f"{check.sender['code']} (operation {check.operation})"
         + (f", {report.leads_existing:,} already here" if report.leads_existing else ""),
     )
+
+
+_receiving_verb(
+    "verify",
+    "Decrypt a package and check its signature, manifest and leads without importing anything.",
+    verify_package,
+    _show_check,
+)
+_receiving_verb(
+    "open",
+    "Verify a package and import its leads as incoming leads (opening it again imports nothing new).",
+    open_package,
+    _show_opened,
+)
 
 
 @package_app.command("status")

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
 from rich.table import Table
+from sqlalchemy.orm import Session
 
 from threadline.cli.common import (
     DbOption,
@@ -18,6 +20,7 @@ from threadline.cli.common import (
     actor,
     console,
     print_json,
+    say,
     store_from,
 )
 from threadline.core.errors import InputError
@@ -39,10 +42,6 @@ AsOption = Annotated[
 ]
 
 
-def say(text: str) -> None:
-    console.print(text, markup=False, soft_wrap=True)
-
-
 def parse_time(value: str | None, option: str) -> datetime | None:
     """An ISO 8601 time; without a zone it is read as UTC."""
     if value is None:
@@ -54,20 +53,61 @@ def parse_time(value: str | None, option: str) -> datetime | None:
     return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
 
-def _agency_id(session: Any, code: str | None) -> int | None:
-    return find_agency(session, code).id if code else None
+Done = TypeVar("Done", LeadEvent, Lead, list[LeadEvent])
 
 
-def _done(event_or_lead: LeadEvent | Lead, lead: Lead, json: bool, message: str) -> None:
-    result: dict[str, Any] = {"lead": lead.uid, "status": lead.status}
-    if isinstance(event_or_lead, LeadEvent):
-        result["event"] = event_or_lead.uid
-    else:
-        result["hop"] = event_or_lead.uid
+def _acting(session: Session, as_agency: str | None) -> lifecycle.Acting:
+    """This user, acting for the agency given with --as (by default lifecycle's choice)."""
+    return {"actor": actor(), "agency_id": find_agency(session, as_agency).id if as_agency else None}
+
+
+def _on_lead(
+    ctx: typer.Context,
+    lead: str,
+    home: Path | None,
+    db: str | None,
+    json: bool,
+    act: Callable[[Session, Lead], Done],
+    message: Callable[[Lead, Done], str],
+) -> None:
+    """What every lifecycle verb does: find the lead, act on it, then print the lead's status with the new event,
+    the new hop or the leads a recall reached."""
+    store = store_from(ctx, home, db)
+    with store.session() as session:
+        found = find_lead(session, lead)
+        done = act(session, found)
+        result: dict[str, Any] = {"lead": found.uid, "status": found.status}
+        if isinstance(done, LeadEvent):
+            result["event"] = done.uid
+        elif isinstance(done, Lead):
+            result["hop"] = done.uid
+        else:
+            result["reached"] = [e.lead.uid for e in done]
+        text = message(found, done)
     if json:
         print_json(result)
     else:
-        say(message)
+        say(text)
+
+
+def _lead_verb(name: str, help: str, transition: Callable[..., Done], message: Callable[[Lead, Done], str]) -> None:
+    """A lifecycle verb that takes nothing but the lead, --notes and --as: `transition` is one of lifecycle's."""
+
+    def verb(
+        ctx: typer.Context,
+        lead: LeadArgument,
+        notes: NotesOption = None,
+        as_agency: AsOption = None,
+        home: HomeOption = None,
+        db: DbOption = None,
+        json: JsonOption = False,
+    ) -> None:
+        def act(session: Session, found: Lead) -> Done:
+            return transition(session, found, notes=notes, **_acting(session, as_agency))
+
+        _on_lead(ctx, lead, home, db, json, act, message)
+
+    app.command(name, help=help)(verb)
 
 
 @app.command("list")
@@ -157,25 +197,14 @@ def show(
     say("Can now: " + ", ".join(view["allowed_actions"]))
 
 
-@app.command("ack")
-def ack(
-    ctx: typer.Context,
-    lead: LeadArgument,
-    notes: NotesOption = None,
-    as_agency: AsOption = None,
-    home: HomeOption = None,
-    db: DbOption = None,
-    json: JsonOption = False,
-) -> None:
-    """Acknowledge a lead: it has arrived and been read."""
-    store = store_from(ctx, home, db)
-    with store.session() as session:
-        found = find_lead(session, lead)
-        event = lifecycle.acknowledge(
-            session, found, actor=actor(), agency_id=_agency_id(session, as_agency), notes=notes
-        )
-        due = f"; act by {found.due_at:%Y-%m-%d %H:%M} UTC" if found.due_at else ""
-        _done(event, found, json, f"Lead {found.uid} acknowledged{due}")
+_lead_verb(
+    "ack",
+    "Acknowledge a lead: it has arrived and been read.",
+    lifecycle.acknowledge,
+    lambda found, _: (
+        f"Lead {found.uid} acknowledged" + (f"; act by {found.due_at:%Y-%m-%d %H:%M} UTC" if found.due_at else "")
+    ),
+)
 
 
 @app.command("assign")
@@ -190,34 +219,21 @@ def assign(
     json: JsonOption = False,
 ) -> None:
     """Forward a lead one hop down to an agency below: a new lead is created and sent to it."""
-    store = store_from(ctx, home, db)
-    with store.session() as session:
-        found = find_lead(session, lead)
-        child = lifecycle.assign(
-            session, found, find_agency(session, agency), actor=actor(), agency_id=_agency_id(session, as_agency),
-            notes=notes,
-        )  # fmt: skip
-        _done(child, found, json, f"Lead {found.uid} assigned to {agency}: new lead {child.uid} (hop {child.hop})")
+    _on_lead(
+        ctx, lead, home, db, json,
+        lambda session, found: lifecycle.assign(
+            session, found, find_agency(session, agency), notes=notes, **_acting(session, as_agency)
+        ),
+        lambda found, child: f"Lead {found.uid} assigned to {agency}: new lead {child.uid} (hop {child.hop})",
+    )  # fmt: skip
 
 
-@app.command("investigate")
-def investigate(
-    ctx: typer.Context,
-    lead: LeadArgument,
-    notes: NotesOption = None,
-    as_agency: AsOption = None,
-    home: HomeOption = None,
-    db: DbOption = None,
-    json: JsonOption = False,
-) -> None:
-    """Record that an investigation has started."""
-    store = store_from(ctx, home, db)
-    with store.session() as session:
-        found = find_lead(session, lead)
-        event = lifecycle.start_investigation(
-            session, found, actor=actor(), agency_id=_agency_id(session, as_agency), notes=notes
-        )
-        _done(event, found, json, f"Lead {found.uid} under investigation")
+_lead_verb(
+    "investigate",
+    "Record that an investigation has started.",
+    lifecycle.start_investigation,
+    lambda found, _: f"Lead {found.uid} under investigation",
+)
 
 
 @app.command("action")
@@ -232,13 +248,13 @@ def action(
     json: JsonOption = False,
 ) -> None:
     """Record an action taken (a search executed, a device seized, an interview)."""
-    store = store_from(ctx, home, db)
-    with store.session() as session:
-        found = find_lead(session, lead)
-        event = lifecycle.record_action(
-            session, found, what, actor=actor(), agency_id=_agency_id(session, as_agency), notes=notes
-        )
-        _done(event, found, json, f"Lead {found.uid}: action recorded ({what})")
+    _on_lead(
+        ctx, lead, home, db, json,
+        lambda session, found: lifecycle.record_action(
+            session, found, what, notes=notes, **_acting(session, as_agency)
+        ),
+        lambda found, _: f"Lead {found.uid}: action recorded ({what})",
+    )  # fmt: skip
 
 
 @app.command("outcome")
@@ -256,55 +272,29 @@ def outcome(
     json: JsonOption = False,
 ) -> None:
     """Record an outcome with its counts (several outcomes add up)."""
-    store = store_from(ctx, home, db)
-    with store.session() as session:
-        found = find_lead(session, lead)
-        event = lifecycle.record_outcome(
-            session, found, result, arrests=arrests, charges=charges, children_safeguarded=children, actor=actor(),
-            agency_id=_agency_id(session, as_agency), notes=notes,
-        )  # fmt: skip
-        _done(event, found, json, f"Lead {found.uid}: {result} ({arrests} arrests, {charges} charges, "
-              f"{children} children safeguarded)")  # fmt: skip
+    _on_lead(
+        ctx, lead, home, db, json,
+        lambda session, found: lifecycle.record_outcome(
+            session, found, result, arrests=arrests, charges=charges, children_safeguarded=children, notes=notes,
+            **_acting(session, as_agency),
+        ),
+        lambda found, _: f"Lead {found.uid}: {result} ({arrests} arrests, {charges} charges, "
+        f"{children} children safeguarded)",
+    )  # fmt: skip
 
 
-@app.command("close")
-def close(
-    ctx: typer.Context,
-    lead: LeadArgument,
-    notes: NotesOption = None,
-    as_agency: AsOption = None,
-    home: HomeOption = None,
-    db: DbOption = None,
-    json: JsonOption = False,
-) -> None:
-    """Close a lead (after an outcome, or once it has been assigned below)."""
-    store = store_from(ctx, home, db)
-    with store.session() as session:
-        found = find_lead(session, lead)
-        event = lifecycle.close(session, found, actor=actor(), agency_id=_agency_id(session, as_agency), notes=notes)
-        _done(event, found, json, f"Lead {found.uid} closed")
-
-
-@app.command("recall")
-def recall(
-    ctx: typer.Context,
-    lead: LeadArgument,
-    notes: NotesOption = None,
-    as_agency: AsOption = None,
-    home: HomeOption = None,
-    db: DbOption = None,
-    json: JsonOption = False,
-) -> None:
-    """Retract a lead: it and every open hop below it are recalled."""
-    store = store_from(ctx, home, db)
-    with store.session() as session:
-        found = find_lead(session, lead)
-        events = lifecycle.recall(session, found, actor=actor(), agency_id=_agency_id(session, as_agency), notes=notes)
-        reached = [e.lead.uid for e in events]
-    if json:
-        print_json({"lead": found.uid, "status": found.status, "reached": reached})
-        return
-    say(f"Lead {found.uid} recalled; the recall reached {len(reached)} lead(s) with hops")
+_lead_verb(
+    "close",
+    "Close a lead (after an outcome, or once it has been assigned below).",
+    lifecycle.close,
+    lambda found, _: f"Lead {found.uid} closed",
+)
+_lead_verb(
+    "recall",
+    "Retract a lead: it and every open hop below it are recalled.",
+    lifecycle.recall,
+    lambda found, reached: f"Lead {found.uid} recalled; the recall reached {len(reached)} lead(s) with hops",
+)
 
 
 @app.command("note")
@@ -318,11 +308,11 @@ def note(
     json: JsonOption = False,
 ) -> None:
     """Add a note to a lead (allowed in any state)."""
-    store = store_from(ctx, home, db)
-    with store.session() as session:
-        found = find_lead(session, lead)
-        event = lifecycle.add_note(session, found, text, actor=actor(), agency_id=_agency_id(session, as_agency))
-        _done(event, found, json, f"Note added to lead {found.uid}")
+    _on_lead(
+        ctx, lead, home, db, json,
+        lambda session, found: lifecycle.add_note(session, found, text, **_acting(session, as_agency)),
+        lambda found, _: f"Note added to lead {found.uid}",
+    )  # fmt: skip
 
 
 @app.command("sweep")

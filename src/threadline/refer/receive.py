@@ -21,10 +21,11 @@ import io
 import json
 import re
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict, TypeVar, Unpack
 
 from pyrage import x25519
 from sqlalchemy import select
@@ -198,7 +199,7 @@ def check_package(
     try:
         fingerprint = verify_bytes(known, manifest_bytes, signature)
     except SignatureError:
-        other = _other_signer(session, sender, manifest_bytes, signature)
+        other = other_signer(session, sender, manifest_bytes, signature)
         if other is not None:
             raise _refuse(
                 path, f"it names {sender.code} as sender but is signed with the key of agency {other}"
@@ -275,7 +276,9 @@ def _read(archive: zipfile.ZipFile, name: str, limit: int, path: Path) -> bytes:
         raise _refuse(path, f"{name} cannot be read from the archive ({exc})") from None
 
 
-def _other_signer(session: Session, sender: Agency, data: bytes, signature: bytes) -> str | None:
+def other_signer(session: Session, sender: Agency, data: bytes, signature: bytes) -> str | None:
+    """The code of another agency whose signing key verifies `signature` over `data`, if any, so that a refusal
+    can name who really signed (packages here, status files in track)."""
     rows = session.execute(
         select(AgencyKey, Agency.code)
         .join(Agency, Agency.id == AgencyKey.agency_id)
@@ -306,16 +309,50 @@ def _audit_refusal(store: Store, path: Path, action: str, reason: str, actor: st
         )
 
 
-def verify_package(
+class Receiving(TypedDict, total=False):
+    """How a package is received: the age identity to decrypt it with (by default the age keys this installation
+    holds), the agency receiving it and the one it must come from (codes), and who acts (default "system")."""
+
+    identity: Path | None
+    as_agency: str | None
+    expect_sender: str | None
+    actor: str
+
+
+def verify_package(store: Store, path: Path, **receiving: Unpack[Receiving]) -> PackageCheck:
+    """Check a package without importing it (audited, refusals too)."""
+    return _receive(store, path, "verify", lambda session, check, actor: (check, {}, None), **receiving)
+
+
+def open_package(store: Store, path: Path, **receiving: Unpack[Receiving]) -> OpenReport:
+    """Check `path` and import its leads as incoming leads (idempotent; audited, refusals too)."""
+
+    def import_leads(
+        session: Session, check: PackageCheck, actor: str
+    ) -> tuple[OpenReport, dict[str, Any], int | None]:
+        report = _import(session, check, path, actor)
+        counts = {"leads_new": report.leads_new, "leads_existing": report.leads_existing}
+        return report, counts, _code_id(session, check.recipient["code"])
+
+    return _receive(store, path, "open", import_leads, **receiving)
+
+
+Received = TypeVar("Received")
+
+
+def _receive(
     store: Store,
     path: Path,
+    action: str,
+    then: Callable[[Session, PackageCheck, str], tuple[Received, dict[str, Any], int | None]],
     *,
     identity: Path | None = None,
     as_agency: str | None = None,
     expect_sender: str | None = None,
     actor: str = "system",
-) -> PackageCheck:
-    """Check a package without importing it (audited, refusals too)."""
+) -> Received:
+    """Check the package, do `then` with it in the same transaction (it returns the result, what to add to the
+    audit event and the agency to audit it under), and audit the action; a refusal is audited on its own."""
     try:
         with store.session() as session:
             seed_national_agencies(session, actor=actor)
@@ -324,62 +361,24 @@ def verify_package(
             check = check_package(
                 store.settings, session, path, identity=identity, as_agency=receiver, expect_sender=sender
             )
+            result, details, agency_id = then(session, check, actor)
             audit.record(
                 session,
                 actor=actor,
-                action="package.verify",
+                action=f"package.{action}",
                 object_type="referral_package",
                 object_id=check.package_uid,
-                details={"file": str(path), "sha256": check.sha256, "sender": check.sender["code"]},
+                agency_id=agency_id,
+                details={"file": str(path), "sha256": check.sha256, "sender": check.sender["code"], **details},
             )
-            return check
+            return result
     except ThreadlineError as exc:
-        _audit_refusal(store, path, "verify", exc.one_line(), actor)
+        _audit_refusal(store, path, action, exc.one_line(), actor)
         raise
 
 
 def _agency(session: Session, code: str | None) -> Agency | None:
     return find_agency(session, code) if code is not None else None
-
-
-def open_package(
-    store: Store,
-    path: Path,
-    *,
-    identity: Path | None = None,
-    as_agency: str | None = None,
-    expect_sender: str | None = None,
-    actor: str = "system",
-) -> OpenReport:
-    """Check `path` and import its leads as incoming leads (idempotent; audited, refusals too)."""
-    try:
-        with store.session() as session:
-            seed_national_agencies(session, actor=actor)
-            receiver = _agency(session, as_agency)
-            sender = _agency(session, expect_sender)
-            check = check_package(
-                store.settings, session, path, identity=identity, as_agency=receiver, expect_sender=sender
-            )
-            report = _import(session, check, path, actor)
-            audit.record(
-                session,
-                actor=actor,
-                action="package.open",
-                object_type="referral_package",
-                object_id=check.package_uid,
-                agency_id=_code_id(session, check.recipient["code"]),
-                details={
-                    "file": str(path),
-                    "sha256": check.sha256,
-                    "sender": check.sender["code"],
-                    "leads_new": report.leads_new,
-                    "leads_existing": report.leads_existing,
-                },
-            )
-            return report
-    except ThreadlineError as exc:
-        _audit_refusal(store, path, "open", exc.one_line(), actor)
-        raise
 
 
 def _code_id(session: Session, code: str) -> int | None:

@@ -2,7 +2,8 @@
 
 Plain functions over a session, called alike by the CLI, the web pages, the tests and the benchmark. Each one
 appends events through `refer.events.append_event` (so the state machine in `model.lead.LEAD_TRANSITIONS` refuses
-anything illegal before a row is written) and records the action in the audit chain.
+anything illegal before a row is written) and records the action in the audit chain. Who acts is given the same way
+to each of them, as keyword arguments (`Acting`): `actor=`, and optionally `agency_id=`, `notes=` and `at=`.
 
 Outcome counts (arrests, charges, children safeguarded) stay on the lead whose agency recorded them. A parent
 lead never copies its hops' counts, so summing over leads counts every arrest once; `rollup` gives a lead's
@@ -14,7 +15,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Required, TypedDict, Unpack
 
 from sqlalchemy.orm import Session
 
@@ -36,66 +37,73 @@ ACTIONS: dict[str, str] = {
 }
 
 
+class Acting(TypedDict, total=False):
+    """Who does something to a lead: the person (for the audit trail), the agency they act for (by default the one
+    holding the lead; for a recall, the one that sent it) and when (by default now)."""
+
+    actor: Required[str]
+    agency_id: int | None
+    at: datetime | None
+
+
+class ActingWithNotes(Acting, total=False):
+    notes: str | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class _By:
+    """`Acting` taken apart; built with `_By(**acting)` so that an unknown keyword is still a TypeError."""
+
+    actor: str
+    agency_id: int | None = None
+    notes: str | None = None
+    at: datetime | None = None
+
+    def agency_or(self, default: int | None) -> int | None:
+        return self.agency_id if self.agency_id is not None else default
+
+
+def _audit(session: Session, lead: Lead, verb: str, by: _By, agency_id: int | None, details: dict[str, Any]) -> None:
+    audit.record(
+        session,
+        actor=by.actor,
+        action=f"lead.{verb}",
+        object_type="lead",
+        object_id=lead.uid,
+        agency_id=agency_id,
+        details=details,
+    )
+
+
 def _record(
-    session: Session,
-    lead: Lead,
-    kind: str,
-    verb: str,
-    *,
-    actor: str,
-    agency_id: int | None,
-    notes: str | None,
-    at: datetime | None,
-    details: dict[str, Any] | None = None,
+    session: Session, lead: Lead, kind: str, verb: str, by: _By, details: dict[str, Any] | None = None
 ) -> LeadEvent:
+    """A one-event transition: append the event (the state machine refuses an illegal one), then audit it."""
     event = append_event(
         session,
         lead,
         kind,
-        actor=actor,
-        agency_id=agency_id if agency_id is not None else lead.agency_id,
-        notes=notes,
+        actor=by.actor,
+        agency_id=by.agency_or(lead.agency_id),
+        notes=by.notes,
         details=details,
-        at=at or utcnow(),
+        at=by.at or utcnow(),
     )
-    audit.record(
-        session,
-        actor=actor,
-        action=f"lead.{verb}",
-        object_type="lead",
-        object_id=lead.uid,
-        agency_id=event.agency_id,
-        details={"event": event.uid, "from": event.from_status, "to": event.to_status, **(details or {})},
-    )
+    details = {"event": event.uid, "from": event.from_status, "to": event.to_status, **(details or {})}
+    _audit(session, lead, verb, by, event.agency_id, details)
     return event
 
 
-def acknowledge(
-    session: Session,
-    lead: Lead,
-    *,
-    actor: str,
-    agency_id: int | None = None,
-    notes: str | None = None,
-    at: datetime | None = None,
-) -> LeadEvent:
+def acknowledge(session: Session, lead: Lead, **acting: Unpack[ActingWithNotes]) -> LeadEvent:
     """The receiving agency has the lead and has read it: the acknowledge clock stops, the act clock runs."""
-    return _record(session, lead, "acknowledged", "acknowledge", actor=actor, agency_id=agency_id, notes=notes, at=at)
+    return _record(session, lead, "acknowledged", "acknowledge", _By(**acting))
 
 
-def assign(
-    session: Session,
-    lead: Lead,
-    to_agency: Agency,
-    *,
-    actor: str,
-    agency_id: int | None = None,
-    notes: str | None = None,
-    at: datetime | None = None,
-) -> Lead:
+def assign(session: Session, lead: Lead, to_agency: Agency, **acting: Unpack[ActingWithNotes]) -> Lead:
     """Forward the lead one hop down: the lead becomes "assigned" and a new lead (its child) is created and sent
     to `to_agency`, which must hang below the agency holding the lead. The hop keeps the subject, tier, score and
     handling conditions and runs its own clocks under its agency's policy. Returns the new lead."""
+    by = _By(**acting)
     holder = session.get(Agency, lead.agency_id)
     holder_code = holder.code if holder is not None else str(lead.agency_id)
     if to_agency.id == lead.agency_id or not agency_is_below(to_agency, lead.agency_id):
@@ -103,29 +111,43 @@ def assign(
             f"agency {to_agency.code} is not below {holder_code}: a lead is forwarded only to an agency under the "
             "one holding it (see `threadline agencies list`)"
         )
-    at = at or utcnow()
-    acting = agency_id if agency_id is not None else lead.agency_id
+    at = by.at or utcnow()
+    acting_id = by.agency_or(lead.agency_id)
     child_uid = str(uuid.uuid4())
     details = {"to_agency": to_agency.code, "child": child_uid}
     parent_event = append_event(
-        session, lead, "assigned", actor=actor, agency_id=acting, notes=notes, details=details, at=at
+        session, lead, "assigned", actor=by.actor, agency_id=acting_id, notes=by.notes, details=details, at=at
     )
-    child = Lead(
-        uid=child_uid,
-        direction=lead.direction,
-        operation_id=lead.operation_id,
-        subject_id=lead.subject_id,
-        subject_snapshot=lead.subject_snapshot,
-        agency_id=to_agency.id,
-        originating_agency_id=lead.originating_agency_id,
-        parent=lead,
-        hop=lead.hop + 1,
-        country=to_agency.country,
-        region=to_agency.region or lead.region,
-        tier=lead.tier,
-        score=lead.score,
-        handling_code=lead.handling_code,
-        handling_note=lead.handling_note,
+    child = new_hop(lead, to_agency, child_uid, at)
+    set_clocks(child, to_agency, at)
+    session.add(child)
+    created = {"parent": lead.uid, "hop": child.hop}
+    append_event(session, child, "created", actor=by.actor, agency_id=acting_id, details=created, at=at)
+    sent = {"to_agency": to_agency.code}
+    append_event(session, child, "sent", actor=by.actor, agency_id=acting_id, details=sent, at=at)
+    _audit(session, lead, "assign", by, acting_id, {"event": parent_event.uid, **details, "hop": child.hop})
+    return child
+
+
+def new_hop(parent: Lead, agency: Agency, uid: str, at: datetime) -> Lead:
+    """The lead one hop below `parent`, held by `agency`, created at `at`: it keeps the subject, tier, score and
+    handling conditions; its clocks are the caller's to set (from the agency's policy, or as a status file says)."""
+    return Lead(
+        uid=uid,
+        direction=parent.direction,
+        operation_id=parent.operation_id,
+        subject_id=parent.subject_id,
+        subject_snapshot=parent.subject_snapshot,
+        agency_id=agency.id,
+        originating_agency_id=parent.originating_agency_id,
+        parent=parent,
+        hop=parent.hop + 1,
+        country=agency.country,
+        region=agency.region or parent.region,
+        tier=parent.tier,
+        score=parent.score,
+        handling_code=parent.handling_code,
+        handling_note=parent.handling_note,
         status="created",
         escalation_level=0,
         arrests=0,
@@ -134,61 +156,19 @@ def assign(
         created_at=at,
         updated_at=at,
     )
-    set_clocks(child, to_agency, at)
-    session.add(child)
-    append_event(
-        session, child, "created", actor=actor, agency_id=acting, details={"parent": lead.uid, "hop": child.hop}, at=at
-    )
-    append_event(session, child, "sent", actor=actor, agency_id=acting, details={"to_agency": to_agency.code}, at=at)
-    audit.record(
-        session,
-        actor=actor,
-        action="lead.assign",
-        object_type="lead",
-        object_id=lead.uid,
-        agency_id=acting,
-        details={"event": parent_event.uid, "to_agency": to_agency.code, "child": child_uid, "hop": child.hop},
-    )
-    return child
 
 
-def start_investigation(
-    session: Session,
-    lead: Lead,
-    *,
-    actor: str,
-    agency_id: int | None = None,
-    notes: str | None = None,
-    at: datetime | None = None,
-) -> LeadEvent:
-    return _record(session, lead, "investigating", "investigate", actor=actor, agency_id=agency_id, notes=notes, at=at)
+def start_investigation(session: Session, lead: Lead, **acting: Unpack[ActingWithNotes]) -> LeadEvent:
+    return _record(session, lead, "investigating", "investigate", _By(**acting))
 
 
-def record_action(
-    session: Session,
-    lead: Lead,
-    action: str,
-    *,
-    actor: str,
-    agency_id: int | None = None,
-    notes: str | None = None,
-    at: datetime | None = None,
-) -> LeadEvent:
+def record_action(session: Session, lead: Lead, action: str, **acting: Unpack[ActingWithNotes]) -> LeadEvent:
     """Something was done (a search executed, a device seized, an interview held): the act clock stops."""
+    by = _By(**acting)
     text = action.strip()
     if not text:
         raise InputError("say what action was taken, e.g. 'search executed'")
-    return _record(
-        session,
-        lead,
-        "action_taken",
-        "action",
-        actor=actor,
-        agency_id=agency_id,
-        notes=notes,
-        at=at,
-        details={"action": text},
-    )
+    return _record(session, lead, "action_taken", "action", by, details={"action": text})
 
 
 def record_outcome(
@@ -199,13 +179,11 @@ def record_outcome(
     arrests: int = 0,
     charges: int = 0,
     children_safeguarded: int = 0,
-    actor: str,
-    agency_id: int | None = None,
-    notes: str | None = None,
-    at: datetime | None = None,
+    **acting: Unpack[ActingWithNotes],
 ) -> LeadEvent:
     """An outcome with its counts. Several outcome events may follow one another (an arrest, later a charge);
     their counts add up on the lead."""
+    by = _By(**acting)
     if outcome not in OUTCOMES:
         raise InputError(f"unknown outcome {outcome!r}; expected one of {', '.join(OUTCOMES)}")
     details: dict[str, Any] = {"outcome": outcome}
@@ -213,61 +191,35 @@ def record_outcome(
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise InputError(f"{name.replace('_', ' ')} must be a whole number of 0 or more, not {value!r}")
         details[name] = value
-    return _record(
-        session, lead, "outcome", "outcome", actor=actor, agency_id=agency_id, notes=notes, at=at, details=details
-    )
+    return _record(session, lead, "outcome", "outcome", by, details=details)
 
 
-def close(
-    session: Session,
-    lead: Lead,
-    *,
-    actor: str,
-    agency_id: int | None = None,
-    notes: str | None = None,
-    at: datetime | None = None,
-) -> LeadEvent:
-    return _record(session, lead, "closed", "close", actor=actor, agency_id=agency_id, notes=notes, at=at)
+def close(session: Session, lead: Lead, **acting: Unpack[ActingWithNotes]) -> LeadEvent:
+    return _record(session, lead, "closed", "close", _By(**acting))
 
 
-def recall(
-    session: Session,
-    lead: Lead,
-    *,
-    actor: str,
-    agency_id: int | None = None,
-    notes: str | None = None,
-    at: datetime | None = None,
-) -> list[LeadEvent]:
+def recall(session: Session, lead: Lead, **acting: Unpack[ActingWithNotes]) -> list[LeadEvent]:
     """Retract a lead: it and every hop below that is still open become "recalled"; a hop already closed gets a
     note that the recall reached it. Refused when nothing in the chain is still open."""
-    at = at or utcnow()
+    by = _By(**acting)
+    at = by.at or utcnow()
     tree = [lead, *descendants(session, lead)]
     if all(node.status in TERMINAL_STATUSES for node in tree):
         raise ConflictError(f"lead {lead.uid} is {lead.status} and so is every hop below it: nothing to recall")
-    acting = agency_id if agency_id is not None else _sender_agency_id(lead)
+    acting_id = by.agency_or(_sender_agency_id(lead))
     events: list[LeadEvent] = []
     for node in tree:
         details = {"recall_of": lead.uid}
         if node.status == "recalled":
             continue
         kind = "note" if node.status == "closed" else "recalled"
-        text = notes if kind == "recalled" else f"recall of {lead.uid} reached this closed lead"
+        text = by.notes if kind == "recalled" else f"recall of {lead.uid} reached this closed lead"
         events.append(
-            append_event(session, node, kind, actor=actor, agency_id=acting, notes=text, details=details, at=at)
+            append_event(session, node, kind, actor=by.actor, agency_id=acting_id, notes=text, details=details, at=at)
         )
-    audit.record(
-        session,
-        actor=actor,
-        action="lead.recall",
-        object_type="lead",
-        object_id=lead.uid,
-        agency_id=acting,
-        details={
-            "recalled": [e.lead.uid for e in events if e.kind == "recalled"],
-            "noted": [e.lead.uid for e in events if e.kind == "note"],
-        },
-    )
+    recalled = [e.lead.uid for e in events if e.kind == "recalled"]
+    noted = [e.lead.uid for e in events if e.kind == "note"]
+    _audit(session, lead, "recall", by, acting_id, {"recalled": recalled, "noted": noted})
     return events
 
 
@@ -278,18 +230,11 @@ def _sender_agency_id(lead: Lead) -> int | None:
     return lead.originating_agency_id
 
 
-def add_note(
-    session: Session,
-    lead: Lead,
-    text: str,
-    *,
-    actor: str,
-    agency_id: int | None = None,
-    at: datetime | None = None,
-) -> LeadEvent:
-    if not text.strip():
+def add_note(session: Session, lead: Lead, text: str, **acting: Unpack[Acting]) -> LeadEvent:
+    by = _By(**acting, notes=text.strip())
+    if not by.notes:
         raise InputError("a note needs some text")
-    return _record(session, lead, "note", "note", actor=actor, agency_id=agency_id, notes=text.strip(), at=at)
+    return _record(session, lead, "note", "note", by)
 
 
 def allowed_actions(lead: Lead) -> list[str]:

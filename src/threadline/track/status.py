@@ -51,7 +51,9 @@ from threadline.model import (
 )
 from threadline.refer.events import OUTCOME_COUNTS, append_event
 from threadline.refer.keys import SIGNING, SignatureError, sign_bytes, signing_key, verify_bytes, verify_keys
+from threadline.refer.receive import other_signer
 from threadline.track.leads import agency_codes, agency_is_below, descendants
+from threadline.track.lifecycle import new_hop
 
 FORMAT = "threadline-status"
 VERSION = 1
@@ -406,7 +408,7 @@ def _verify(session: Session, path: Path, sender: Agency, payload: dict[str, Any
     try:
         return verify_bytes(keys, data, raw)
     except SignatureError:
-        other = _other_signer(session, sender, data, raw)
+        other = other_signer(session, sender, data, raw)
         if other is not None:
             raise StatusRefused(
                 f"signed by agency {other}, not by {sender.code} whom it claims to come from", file=path
@@ -416,21 +418,6 @@ def _verify(session: Session, path: Path, sender: Agency, payload: dict[str, Any
             f"signed by {sender.code}",
             file=path,
         ) from None
-
-
-def _other_signer(session: Session, sender: Agency, data: bytes, signature: bytes) -> str | None:
-    rows = session.execute(
-        select(AgencyKey, Agency.code)
-        .join(Agency, Agency.id == AgencyKey.agency_id)
-        .where(AgencyKey.kind == SIGNING, AgencyKey.agency_id != sender.id)
-    )
-    for key, code in rows:
-        try:
-            verify_bytes([key], data, signature)
-        except SignatureError:
-            continue
-        return str(code)
-    return None
 
 
 def _plan(session: Session, path: Path, payload: dict[str, Any], sender: Agency, recipient: Agency) -> _Plan:
@@ -625,32 +612,10 @@ def _apply(session: Session, plan: _Plan, sender: Agency, report: StatusImport, 
         target_id = agency_id(str(entry["agency"]))
         target = session.get(Agency, target_id) if target_id is not None else None
         assert target is not None
-        lead = Lead(
-            uid=entry["uid"],
-            direction=parent.direction,
-            operation_id=parent.operation_id,
-            subject_id=parent.subject_id,
-            subject_snapshot=parent.subject_snapshot,
-            agency_id=target.id,
-            originating_agency_id=parent.originating_agency_id,
-            parent=parent,
-            hop=parent.hop + 1,
-            country=target.country,
-            region=target.region or parent.region,
-            tier=parent.tier,
-            score=parent.score,
-            handling_code=parent.handling_code,
-            handling_note=parent.handling_note,
-            status="created",
-            escalation_level=0,
-            arrests=0,
-            charges=0,
-            children_safeguarded=0,
-            ack_due_at=_parse_time(entry["ack_due_at"], "ack_due_at"),
-            action_due_at=_parse_time(entry["action_due_at"], "action_due_at"),
-            created_at=_parse_time(entry["created_at"], "created_at"),
-            updated_at=_parse_time(entry["created_at"], "created_at"),
-        )
+        ack_due_at = _parse_time(entry["ack_due_at"], "ack_due_at")
+        action_due_at = _parse_time(entry["action_due_at"], "action_due_at")
+        lead = new_hop(parent, target, entry["uid"], _parse_time(entry["created_at"], "created_at"))
+        lead.ack_due_at, lead.action_due_at = ack_due_at, action_due_at
         session.add(lead)
         plan.leads[lead.uid] = lead
         report.hop_leads_created += 1
