@@ -214,3 +214,10 @@ def test_any_value_anywhere_in_a_factor_is_accepted_or_refused_cleanly(data: st.
         parse_rules(yaml.dump(rules, Dumper=yaml.CSafeDumper, allow_unicode=True), "fuzz.yaml")
     except InputError as error:
         assert error.line is not None and error.file == "fuzz.yaml"
+
+
+def test_groups_that_are_not_a_mapping_are_refused_with_the_line() -> None:
+    rules = yaml.safe_load(default_rules_text())
+    rules["factors"]["access_to_children"]["groups"] = 1
+    with pytest.raises(InputError, match=r"fuzz\.yaml:\d+"):
+        parse_rules(yaml.safe_dump(rules, allow_unicode=True), "fuzz.yaml")

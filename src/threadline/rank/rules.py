@@ -311,7 +311,9 @@ def _access(c: _Check, v: Any, p: Path_) -> AccessRules:
     c.mapping(v, p, keys, ("points", "role_fields", "groups"))
     fields = tuple(f for f in CANONICAL_FIELDS if f != "record_type")
     groups_value = v["groups"]
-    c.mapping(groups_value, (*p, "groups"), tuple(str(k) for k in (groups_value or {})))
+    c.mapping(
+        groups_value, (*p, "groups"), tuple(str(k) for k in (groups_value if isinstance(groups_value, dict) else {}))
+    )
     if not groups_value:
         raise c.fail((*p, "groups"), "needs at least one group of keywords")
     groups = []
