@@ -23,12 +23,22 @@ def serve(
             min=0,
         ),
     ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers",
+            help="Worker processes (uvicorn); default one per CPU core [env THREADLINE_WEB_WORKERS].",
+            min=1,
+            max=64,
+        ),
+    ] = None,
     home: HomeOption = None,
     db: DbOption = None,
 ) -> None:
     """Serve the web pages and the /api/v1 JSON API (sign in with a user from `threadline users add`)."""
     from threadline.web import WebSettings
     from threadline.web import serve as run_server
+    from threadline.web.app import default_workers
 
     root = ctx.find_root().obj
     settings = load_settings(
@@ -37,5 +47,6 @@ def serve(
     )
     open_store(settings).dispose()  # migrate first, so a bad URL is one line, not a server traceback
     web = WebSettings() if sweep is None else WebSettings(sweep_interval_s=sweep)
-    console.print(f"Threadline on http://{host}:{port}/  (Ctrl-C to stop)")
-    run_server(settings, host, port, web)
+    count = workers or web.workers or default_workers()
+    console.print(f"Threadline on http://{host}:{port}/  ({count} worker{'s' if count > 1 else ''}; Ctrl-C to stop)")
+    run_server(settings, host, port, web, workers=count)

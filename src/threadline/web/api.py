@@ -16,7 +16,7 @@ from threadline.model import Agency, AuditEvent, Lead, Operation, ReviewPair, Su
 from threadline.resolve import review as resolve_review
 from threadline.web import leadview, policy
 from threadline.web.dashboard import operation_dashboard
-from threadline.web.deps import Granted, Need, web_settings
+from threadline.web.deps import Granted, Need, Route, web_settings
 from threadline.web.inbox import BOXES, CLOCKS, SORTS, InboxQuery, inbox
 
 PREFIX = "/api/v1"
@@ -36,7 +36,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     422: {"model": Problem, "description": "The request does not match the schema"},
 }
 
-router = APIRouter(prefix=PREFIX, tags=["v1"], responses=ERRORS)
+router = APIRouter(prefix=PREFIX, tags=["v1"], responses=ERRORS, route_class=Route)
 
 
 def _no_nul(value: str | None) -> str | None:
@@ -249,19 +249,20 @@ def list_leads(
         }
     )
     settings = web_settings(request)
-    result = inbox(ctx.db, ctx.principal, query, page_size=settings.page_size, count_cache_s=settings.count_cache_s)
+    result = inbox(ctx.db, ctx.principal, query, page_size=settings.page_size, counts=request.app.state.counts)
     return LeadList(
         items=[LeadRow(**r) for r in result.rows], page=query.page, has_next=result.has_next, counts=result.counts
     )
 
 
 def _detail(ctx: Granted, lead: Lead) -> LeadDetail:
-    view = leadview.lead_view(ctx.db, ctx.principal, lead)
-    view.pop("ref", None)
-    view.pop("tier_label", None)
-    for key in ("ack_due_at", "action_due_at"):
-        view.pop(key, None)
-    return LeadDetail(**view, actions=leadview.offered_actions(ctx.db, ctx.principal, lead))
+    view = leadview.lead_view(ctx.db, ctx.principal, lead, record=False)
+    shown = {k: v for k, v in view.items() if k not in ("ref", "tier_label", "ack_due_at", "action_due_at")}
+    detail = LeadDetail(**shown, actions=leadview.offered_actions(ctx.db, ctx.principal, lead))
+    # As on the page: the audit event last, committed at once, before anything is sent.
+    leadview.record_view(ctx.db, ctx.principal, lead, view)
+    ctx.db.commit()
+    return detail
 
 
 @router.get("/leads/{lead_id}", response_model=LeadDetail)

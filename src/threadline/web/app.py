@@ -4,17 +4,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
+import json
 import logging
+import os
+import threading
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
+import anyio.to_thread
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy import text
 from starlette.routing import Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -23,6 +29,7 @@ from threadline.core.db import Store, open_store
 from threadline.core.errors import ConflictError, NotFoundError, ThreadlineError
 from threadline.core.settings import Settings
 from threadline.web import api
+from threadline.web.caches import Expiring, Refreshing
 from threadline.web.config import WebSettings
 from threadline.web.deps import Need, Public, SignInRequired, is_api
 from threadline.web.render import render_error
@@ -73,16 +80,40 @@ class SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
+# Any constant will do: it only has to be the same for every Threadline process sharing a PostgreSQL server.
+_PG_SWEEP_LOCK = 0x7468_7377
+
+
 def _sweep_once(store: Store) -> None:
+    """One sweep (track's, idempotent when runs follow each other). On PostgreSQL a transaction-level advisory
+    lock keeps two servers on one database from sweeping at the same moment (two concurrent sweeps could both
+    record the same escalation); the one that does not get it skips this tick."""
     from threadline.track.sweep import sweep
 
     with store.session() as session:
+        postgres = session.get_bind().dialect.name == "postgresql"
+        if postgres and not session.scalar(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": _PG_SWEEP_LOCK}):
+            log.info("sweep: another process is sweeping; skipped")
+            return
         report = sweep(session)
     log.info("sweep: %s", report.to_dict())
 
 
+def _sweep_loop(store: Store, interval_s: float, stop: threading.Event) -> None:
+    """Sweep every `interval_s` until `stop` is set (the supervisor's thread when several workers serve)."""
+    while not stop.is_set():
+        try:
+            _sweep_once(store)
+        except Exception:  # a failed sweep must not stop the server; the next one retries
+            log.exception("sweep failed")
+        stop.wait(interval_s)
+
+
 @contextlib.asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    # Threads that run routes (anyio's default is 40): a worker is one core, and dozens of threads taking turns
+    # on it cost more in switching than they gain in overlap (measured in benchmarks/web_load.py).
+    anyio.to_thread.current_default_thread_limiter().total_tokens = app.state.web_settings.threads
     interval = app.state.web_settings.sweep_interval_s
     task: asyncio.Task[None] | None = None
     if interval > 0:
@@ -99,6 +130,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     try:
         yield
     finally:
+        app.state.counts.close()
         if task is not None:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -119,6 +151,8 @@ def create_app(settings: Settings, web_settings: WebSettings | None = None, *, s
     )
     app.state.store = store or open_store(settings)
     app.state.web_settings = web
+    app.state.scopes = Expiring[frozenset[int]](web.scope_cache_s)
+    app.state.counts = Refreshing[dict[str, Any]](web.count_cache_s, app.state.store)
     app.add_middleware(SecurityHeaders, hsts=web.secure_cookies)
     static_dir = resources.files("threadline.web") / "static"
     app.mount("/static", StaticFiles(directory=str(static_dir)), name="static")
@@ -171,15 +205,88 @@ def _error(request: Request, status: int, message: str, headers: dict[str, str] 
     return render_error(request, status, message, headers)
 
 
+# The worker processes' settings, passed down by `serve` through the environment (uvicorn spawns its workers).
+SERVE_ENV = "THREADLINE_WEB_SERVE_CONFIG"
+# Collect young objects less often than Python's default (700 allocations): a page allocates tens of thousands,
+# and with dozens of requests in flight the default promotes most of them to the older generations, whose
+# collections then walk the whole heap.
+GC_THRESHOLD = (20_000, 20, 50)
+
+
+def prepare_worker() -> None:
+    """Before serving: compile every template, then move everything loaded so far (modules, the app, templates,
+    the ORM's mappers) out of the garbage collector's sight, so its full collections walk only what requests make.
+    Measured: without this a third of a busy worker's CPU went to the collector (see benchmarks/web_load.py)."""
+    from threadline.web.render import env
+
+    for name in env.list_templates():
+        env.get_template(name)
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLD)
+
+
+def worker_app() -> FastAPI:
+    """The app of one uvicorn worker process (`uvicorn.run(..., factory=True)`), from the settings `serve` put in
+    the environment."""
+    config = json.loads(os.environ[SERVE_ENV])
+    app = create_app(Settings(**config["settings"]), WebSettings(**config["web"]))
+    prepare_worker()
+    return app
+
+
+def default_workers() -> int:
+    return max(1, os.cpu_count() or 1)
+
+
 def serve(
-    settings: Settings, host: str = "127.0.0.1", port: int = 8000, web_settings: WebSettings | None = None
+    settings: Settings,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    web_settings: WebSettings | None = None,
+    *,
+    workers: int | None = None,
+    log_level: str = "info",
 ) -> None:
-    """Run the web application with uvicorn until interrupted."""
+    """Run the web application with uvicorn until interrupted, in `workers` processes (default: the web
+    settings' `workers`, 0 there meaning one per CPU core). With several, the clock sweep runs once, in this
+    supervising process, not in every worker."""
     import uvicorn
 
     web = web_settings or WebSettings()
-    app = create_app(settings, web)
-    uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=False, server_header=False)
+    count = workers or web.workers or default_workers()
+    options: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "log_level": log_level,
+        "access_log": log_level == "debug",
+        "proxy_headers": False,
+        "server_header": False,
+    }
+    if count == 1:
+        app = create_app(settings, web)
+        prepare_worker()
+        uvicorn.run(app, **options)
+        return
+    store = open_store(settings)
+    stop = threading.Event()
+    sweeper = None
+    if web.sweep_interval_s > 0:
+        sweeper = threading.Thread(
+            target=_sweep_loop, args=(store, web.sweep_interval_s, stop), name="threadline-sweep", daemon=True
+        )
+        sweeper.start()
+    worker_web = web.model_copy(update={"sweep_interval_s": 0})
+    os.environ[SERVE_ENV] = json.dumps(
+        {"settings": settings.model_dump(mode="json"), "web": worker_web.model_dump(mode="json")}
+    )
+    try:
+        uvicorn.run("threadline.web.app:worker_app", factory=True, workers=count, **options)
+    finally:
+        stop.set()
+        if sweeper is not None:
+            sweeper.join(timeout=30)
+        store.dispose()
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 
 import pyotp
 from sqlalchemy import func, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from threadline.core import audit
 from threadline.core.errors import InputError, NotFoundError
@@ -58,7 +58,12 @@ def load_session(db: Session, token: str, settings: WebSettings, *, now: datetim
     """The live session for a cookie token, or None when it is unknown, revoked, expired or idle too long, or
     its user is disabled."""
     now = now or utcnow()
-    row = db.scalars(select(WebSession).where(WebSession.token_hash == digest(token))).first()
+    # One query for the session, its user and the user's agency (what every page needs).
+    row = db.scalars(
+        select(WebSession)
+        .options(joinedload(WebSession.user).joinedload(User.agency))
+        .where(WebSession.token_hash == digest(token))
+    ).first()
     if row is None or row.revoked_at is not None or row.expires_at <= now:
         return None
     if now - row.last_seen_at > timedelta(minutes=settings.session_idle_minutes):
@@ -264,7 +269,11 @@ def token_user(db: Session, token: str, *, now: datetime | None = None) -> User 
     if not token.startswith(TOKEN_PREFIX):
         return None
     now = now or utcnow()
-    row = db.scalars(select(ApiToken).where(ApiToken.token_hash == digest(token))).first()
+    row = db.scalars(
+        select(ApiToken)
+        .options(joinedload(ApiToken.user).joinedload(User.agency))
+        .where(ApiToken.token_hash == digest(token))
+    ).first()
     if row is None or row.revoked_at is not None or (row.expires_at is not None and row.expires_at <= now):
         return None
     if row.user.disabled:

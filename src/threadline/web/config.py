@@ -21,6 +21,13 @@ class WebSettings(BaseSettings):
     ip_failures: int = Field(default=30, ge=1)
     # Seconds between runs of the track sweep (overdue clocks, escalations) in the server; 0 turns it off.
     sweep_interval_s: int = Field(default=0, ge=0)
+    # Worker processes of `threadline serve` (0: one per CPU core), and threads per worker that run pages.
+    workers: int = Field(default=0, ge=0, le=64)
+    threads: int = Field(default=10, ge=1, le=200)
     page_size: int = Field(default=50, ge=5, le=500)
-    # Inbox counts per tier and clock for big scopes are cached this long (seconds); 0 disables the cache.
-    count_cache_s: float = Field(default=10.0, ge=0)
+    # Inbox counts per tier and clock are kept this long (seconds) per scope and worker, then refreshed in the
+    # background while the old ones are still shown; 0 counts on every page.
+    count_cache_s: float = Field(default=30.0, ge=0)
+    # A user's agency subtree (the agencies whose leads they see) is kept this long per worker; an agency moved in
+    # the directory takes effect within it (at once in the worker whose admin pages moved it); 0 reads it per request.
+    scope_cache_s: float = Field(default=30.0, ge=0)

@@ -3,12 +3,10 @@
 Rows carry no personal data (reference, tier, score, where, status, clock), so an inbox view is not a read of
 anyone's data; a search by name is, and is audited. Pages are fetched with one row more than shown, so no
 COUNT over a million leads is needed to know whether a next page exists; the counts per tier and clock are
-cached for a few seconds per scope."""
+kept a few seconds per scope and refreshed in the background (`caches.Refreshing`)."""
 
 from __future__ import annotations
 
-import threading
-import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -19,6 +17,7 @@ from sqlalchemy.orm import Session
 from threadline.core import audit
 from threadline.model import LEAD_STATUSES, TERMINAL_STATUSES, TIERS, Agency, Lead, Operation, Subject, utcnow
 from threadline.web import policy
+from threadline.web.caches import Refreshing
 from threadline.web.policy import Principal
 
 BOXES = ("received", "sent")
@@ -147,18 +146,14 @@ def inbox(
     *,
     page_size: int = 50,
     now: datetime | None = None,
-    count_cache_s: float = 0.0,
+    counts: Refreshing[dict[str, Any]] | None = None,
 ) -> InboxPage:
+    """One page of the inbox in one query (the page's leads, then their agency code and operation name joined
+    to those rows only), and the counts per tier and clock (from `counts`, refreshed in the background, when
+    given)."""
     now = now or utcnow()
     where = _filters(p, q, now)
-    order: list[Any]
-    if q.sort == "due":
-        order = [Lead.due_at.is_(None), Lead.due_at.asc(), Lead.id]
-    elif q.sort == "updated":
-        order = [Lead.updated_at.desc(), Lead.id.desc()]
-    else:
-        order = [Lead.score.desc(), Lead.id]
-    rows = db.execute(
+    page = (
         select(
             Lead.id,
             Lead.uid,
@@ -176,14 +171,19 @@ def inbox(
             Lead.direction,
         )
         .where(*where)
-        .order_by(*order)
+        .order_by(*_order(q.sort, Lead.__table__.c))
         .limit(page_size + 1)
         .offset((q.page - 1) * page_size)
+        .subquery("page")
+    )
+    rows = db.execute(
+        select(page, Agency.code.label("agency_code"), Operation.name.label("operation_name"))
+        .outerjoin(Agency, Agency.id == page.c.agency_id)
+        .outerjoin(Operation, Operation.id == page.c.operation_id)
+        .order_by(*_order(q.sort, page.c))
     ).all()
     has_next = len(rows) > page_size
     rows = rows[:page_size]
-    agencies = _names(db, Agency, Agency.code, {r.agency_id for r in rows})
-    operations = _names(db, Operation, Operation.name, {r.operation_id for r in rows if r.operation_id})
     if q.q:
         audit.record(
             db,
@@ -208,37 +208,36 @@ def inbox(
             "hop": r.hop,
             "escalation_level": r.escalation_level,
             "updated_at": r.updated_at,
-            "agency": agencies.get(r.agency_id, ""),
-            "operation": operations.get(r.operation_id, "") if r.operation_id else "",
+            "agency": r.agency_code or "",
+            "operation": r.operation_name or "",
             "direction": r.direction,
         }
         for r in rows
     ]
-    counts = box_counts(db, p, q.box, now=now, cache_s=count_cache_s)
-    return InboxPage(q, out, has_next, counts, page_size)
+    if counts is not None:
+        tallies = counts.get(_counts_key(p, q.box), db, lambda session: box_counts(session, p, q.box))
+    else:
+        tallies = box_counts(db, p, q.box, now=now)
+    return InboxPage(q, out, has_next, tallies, page_size)
 
 
-def _names(db: Session, model: Any, column: Any, ids: set[int]) -> dict[int, str]:
-    if not ids:
-        return {}
-    return dict(db.execute(select(model.id, column).where(model.id.in_(sorted(ids)))).all())
+def _order(sort: str, c: Any) -> list[Any]:
+    """The inbox's orderings over the lead columns `c` (the table's, or the page subquery's)."""
+    if sort == "due":
+        # NULLS LAST, as a btree on due_at stores them, so the (agency, due_at) indexes give this order.
+        return [c.due_at.asc().nulls_last(), c.id]
+    if sort == "updated":
+        return [c.updated_at.desc(), c.id.desc()]
+    return [c.score.desc(), c.id]
 
 
-_cache: dict[tuple[Any, ...], tuple[float, dict[str, Any]]] = {}
-_cache_lock = threading.Lock()
+def _counts_key(p: Principal, box: str) -> tuple[Any, ...]:
+    return (box, p.agency_id, p.scope, p.has(policy.ORIGINATOR_ROLES), p.has(policy.LEAD_ROLES))
 
 
-def box_counts(
-    db: Session, p: Principal, box: str, *, now: datetime | None = None, cache_s: float = 0.0
-) -> dict[str, Any]:
-    """Leads per tier and per clock state in one box (open leads only for clocks), cached for `cache_s`."""
+def box_counts(db: Session, p: Principal, box: str, *, now: datetime | None = None) -> dict[str, Any]:
+    """Leads per tier and per clock state in one box (open leads only for clocks), in one grouped query."""
     now = now or utcnow()
-    key = (box, p.agency_id, p.scope, p.has(policy.ORIGINATOR_ROLES), p.has(policy.LEAD_ROLES))
-    if cache_s > 0:
-        with _cache_lock:
-            hit = _cache.get(key)
-        if hit is not None and time.monotonic() - hit[0] < cache_s:
-            return hit[1]
     clock = case(
         (or_(Lead.due_at.is_(None), Lead.status.in_(TERMINAL_STATUSES)), "stopped"),
         (Lead.due_at < now, "overdue"),
@@ -255,10 +254,4 @@ def box_counts(
         tiers[tier] = tiers.get(tier, 0) + n
         clocks[clock_state] = clocks.get(clock_state, 0) + n
         total += n
-    result = {"tiers": tiers, "clocks": clocks, "total": total}
-    if cache_s > 0:
-        with _cache_lock:
-            if len(_cache) > 10_000:
-                _cache.clear()
-            _cache[key] = (time.monotonic(), result)
-    return result
+    return {"tiers": tiers, "clocks": clocks, "total": total}

@@ -41,8 +41,9 @@ def person_of(db: Session, lead: Lead) -> dict[str, Any] | None:
     return lead.subject_snapshot
 
 
-def agencies_below(db: Session, agency_id: int) -> list[Agency]:
-    scope = policy.agency_scope(db, agency_id) - {agency_id}
+def agencies_below(db: Session, agency_id: int, *, scope: frozenset[int] | None = None) -> list[Agency]:
+    """The agencies under `agency_id` (`scope`: its subtree when the caller has it, e.g. the principal's)."""
+    scope = (scope if scope is not None else policy.agency_scope(db, agency_id)) - {agency_id}
     if not scope:
         return []
     return list(db.scalars(select(Agency).where(Agency.id.in_(sorted(scope))).order_by(Agency.country, Agency.name)))
@@ -52,17 +53,21 @@ def offered_actions(db: Session, p: Principal, lead: Lead) -> list[str]:
     possible = set(lifecycle.allowed_actions(lead))
     offered = []
     for name, spec in ACTIONS.items():
-        if spec["lifecycle"] not in possible:
+        if spec["lifecycle"] not in possible or not policy.allowed(db, p, spec["permission"], lead):
             continue
-        if name == "assign" and not agencies_below(db, lead.agency_id):
+        # Assigning is the lead's own agency's (the policy checked it), so its subtree is the principal's.
+        if name == "assign" and not (p.scope - {p.agency_id}):
             continue
-        if policy.allowed(db, p, spec["permission"], lead):
-            offered.append(name)
+        offered.append(name)
     return offered
 
 
-def lead_view(db: Session, p: Principal, lead: Lead) -> dict[str, Any]:
-    """Everything the lead page shows; personal data only where the policy allows it, and audited then."""
+def lead_view(db: Session, p: Principal, lead: Lead, *, record: bool = True) -> dict[str, Any]:
+    """Everything the lead page shows; personal data only where the policy allows it, and audited then.
+
+    `record=False` leaves the audit event to the caller, who must call `record_view(db, p, lead, view)` before
+    showing anything (the pages do it last, right before committing, so the audit chain's head row is locked for
+    a few milliseconds rather than while the page renders)."""
     now = utcnow()
     personal = policy.can_see_personal_data(db, p, lead)
     story = timeline(db, lead)
@@ -103,15 +108,8 @@ def lead_view(db: Session, p: Principal, lead: Lead) -> dict[str, Any]:
     if personal:
         view["person"] = person_of(db, lead)
         view["events"] = story["events"]
-        audit.record(
-            db,
-            actor=p.actor,
-            action="lead.view",
-            object_type="lead",
-            object_id=lead.uid,
-            agency_id=p.agency_id,
-            details={"subject_id": lead.subject_id, "via": p.via},
-        )
+        if record:
+            record_view(db, p, lead, view)
     else:
         # The history without notes or details, which may name the person.
         view["events"] = [
@@ -119,6 +117,21 @@ def lead_view(db: Session, p: Principal, lead: Lead) -> dict[str, Any]:
             for e in story["events"]
         ]
     return view
+
+
+def record_view(db: Session, p: Principal, lead: Lead, view: dict[str, Any]) -> None:
+    """The audit event of a view that includes the person (nothing is written for one that does not)."""
+    if not view["personal"]:
+        return
+    audit.record(
+        db,
+        actor=p.actor,
+        action="lead.view",
+        object_type="lead",
+        object_id=lead.uid,
+        agency_id=p.agency_id,
+        details={"subject_id": lead.subject_id, "via": p.via},
+    )
 
 
 def _int(value: Any, name: str) -> int:

@@ -67,19 +67,22 @@ class Principal:
 
 
 def agency_scope(session: Session, agency_id: int) -> frozenset[int]:
-    """The agency and every agency below it."""
-    scope = {agency_id}
-    frontier = [agency_id]
-    while frontier:
-        children = list(session.scalars(select(Agency.id).where(Agency.parent_id.in_(frontier))))
-        frontier = [c for c in children if c not in scope]
-        scope.update(frontier)
-    return frozenset(scope)
+    """The agency and every agency below it, in one recursive query (UNION, so a cycle cannot loop)."""
+    tree = select(Agency.id).where(Agency.id == agency_id).cte("scope_tree", recursive=True)
+    tree = tree.union(select(Agency.id).join(tree, Agency.parent_id == tree.c.id))
+    return frozenset(session.scalars(select(tree.c.id))) | {agency_id}
 
 
 def principal_for(
-    session: Session, user: User, *, via: str = "session", csrf_token: str | None = None, session_id: int | None = None
+    session: Session,
+    user: User,
+    *,
+    via: str = "session",
+    csrf_token: str | None = None,
+    session_id: int | None = None,
+    scope: frozenset[int] | None = None,
 ) -> Principal:
+    """The policy's view of `user`; `scope` is the agency's subtree when the caller already has it (a cache)."""
     return Principal(
         user_id=user.id,
         username=user.username,
@@ -87,7 +90,7 @@ def principal_for(
         agency_id=user.agency_id,
         agency_code=user.agency.code,
         roles=frozenset(user.roles),
-        scope=agency_scope(session, user.agency_id),
+        scope=scope if scope is not None else agency_scope(session, user.agency_id),
         via=via,
         csrf_token=csrf_token,
         session_id=session_id,

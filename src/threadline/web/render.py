@@ -19,6 +19,8 @@ from threadline.web.policy import Principal
 templates = Jinja2Templates(directory=str(resources.files("threadline.web") / "templates"))
 env = templates.env
 env.autoescape = True
+# Templates are compiled once per worker and never checked for changes on disk (a stat per page otherwise).
+env.auto_reload = False
 
 # The menu: label, path, the permission that shows it.
 MENU = (

@@ -71,9 +71,19 @@ def upgrade() -> None:
     op.create_index("ix_lead_agency_due", "lead", ["agency_id", "due_at"], unique=False)
     op.create_index("ix_lead_agency_score", "lead", ["agency_id", "score"], unique=False)
     op.create_index("ix_lead_originating_score", "lead", ["originating_agency_id", "score"], unique=False)
+    op.create_index("ix_lead_agency_tier_score", "lead", ["agency_id", "tier", "score"], unique=False)
+    op.create_index("ix_lead_originating_tier_score", "lead", ["originating_agency_id", "tier", "score"], unique=False)
+    op.create_index("ix_lead_originating_due", "lead", ["originating_agency_id", "due_at"], unique=False)
+    op.create_index("ix_lead_agency_updated", "lead", ["agency_id", "updated_at"], unique=False)
+    op.create_index("ix_lead_originating_updated", "lead", ["originating_agency_id", "updated_at"], unique=False)
 
 
 def downgrade() -> None:
+    op.drop_index("ix_lead_originating_updated", table_name="lead")
+    op.drop_index("ix_lead_agency_updated", table_name="lead")
+    op.drop_index("ix_lead_originating_due", table_name="lead")
+    op.drop_index("ix_lead_originating_tier_score", table_name="lead")
+    op.drop_index("ix_lead_agency_tier_score", table_name="lead")
     op.drop_index("ix_lead_originating_score", table_name="lead")
     op.drop_index("ix_lead_agency_score", table_name="lead")
     op.drop_index("ix_lead_agency_due", table_name="lead")

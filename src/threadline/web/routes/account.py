@@ -11,10 +11,10 @@ from fastapi.responses import RedirectResponse, Response
 from threadline.core.errors import InputError
 from threadline.model import User, WebSession
 from threadline.web import auth
-from threadline.web.deps import SESSION_COOKIE, Anonymous, Granted, Need, Public, client_ip, web_settings
+from threadline.web.deps import SESSION_COOKIE, Anonymous, Granted, Need, Public, Route, client_ip, web_settings
 from threadline.web.render import menu_for, render
 
-router = APIRouter()
+router = APIRouter(route_class=Route)
 
 
 def _safe_next(target: str | None) -> str:

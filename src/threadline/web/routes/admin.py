@@ -18,10 +18,10 @@ from threadline.directory import add_user, disable_user, find_agency, import_age
 from threadline.model import AGENCY_KINDS, ROLES, Agency, ApiToken, User
 from threadline.refer import keys as agency_keys
 from threadline.web import auth
-from threadline.web.deps import Granted, Need, store_of
+from threadline.web.deps import Granted, Need, Route, store_of
 from threadline.web.render import render
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, route_class=Route)
 ADMIN = Need("admin.manage")
 MAX_UPLOAD = 5 * 1024 * 1024
 
@@ -83,6 +83,9 @@ def _import_text(request: Request, ctx: Granted, text: str, suffix: str) -> Resp
                 q=None,
                 error=exc.message,
             )
+    # An agency added or moved changes who sees what: commit, then forget this worker's subtrees at once.
+    ctx.db.commit()
+    request.app.state.scopes.clear()
     done = f"agencies: {len(report.created)} added, {len(report.updated)} updated"
     return RedirectResponse(f"/admin?done={done}", 303)
 

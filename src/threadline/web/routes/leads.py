@@ -11,11 +11,11 @@ from starlette.concurrency import run_in_threadpool
 from threadline.core.errors import ConflictError, InputError, ThreadlineError
 from threadline.model import LEAD_STATUSES, TIERS, Lead
 from threadline.web import leadview, policy
-from threadline.web.deps import Granted, Need, web_settings
+from threadline.web.deps import Granted, Need, Route, web_settings
 from threadline.web.inbox import BOXES, CLOCKS, SORTS, InboxQuery, inbox
 from threadline.web.render import render
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, route_class=Route)
 
 
 @router.get("/inbox")
@@ -26,7 +26,7 @@ def inbox_page(request: Request, ctx: Annotated[Granted, Depends(Need("inbox.vie
     params: dict[str, Any] = dict(request.query_params)
     query = InboxQuery.parse(params, default_box=default_box)
     settings = web_settings(request)
-    page = inbox(ctx.db, p, query, page_size=settings.page_size, count_cache_s=settings.count_cache_s)
+    page = inbox(ctx.db, p, query, page_size=settings.page_size, counts=request.app.state.counts)
     template = (
         "inbox_rows.html"
         if request.headers.get("hx-request") and request.headers.get("hx-target") == ("inbox-results")
@@ -50,9 +50,9 @@ def lead_page(
     request: Request, lead_id: int, ctx: Annotated[Granted, Depends(Need("lead.view"))], done: str | None = None
 ) -> Response:
     lead: Lead = ctx.obj
-    view = leadview.lead_view(ctx.db, ctx.principal, lead)
+    view = leadview.lead_view(ctx.db, ctx.principal, lead, record=False)
     actions = leadview.offered_actions(ctx.db, ctx.principal, lead)
-    return render(
+    response = render(
         request,
         "lead.html",
         ctx.principal,
@@ -61,6 +61,11 @@ def lead_page(
         specs=leadview.ACTIONS,
         done=leadview.ACTIONS[done]["label"] if done in leadview.ACTIONS else None,
     )
+    # The audit event last and committed at once: the chain's head row stays locked only for the write itself,
+    # and the page is sent only once its view is on record.
+    leadview.record_view(ctx.db, ctx.principal, lead, view)
+    ctx.db.commit()
+    return response
 
 
 def _confirm_route(action: str, permission: str) -> None:

@@ -12,10 +12,10 @@ from threadline.core import audit
 from threadline.model import AuditEvent, HashSet, Lead, MediaItem, MediaVerdict, Operation, Seizure
 from threadline.web import charts, policy, worldmap
 from threadline.web.dashboard import operation_dashboard
-from threadline.web.deps import Granted, Need
+from threadline.web.deps import Granted, Need, Route
 from threadline.web.render import render
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, route_class=Route)
 
 METRICS = {"leads": "leads", "arrests": "arrests", "children_safeguarded": "children safeguarded"}
 

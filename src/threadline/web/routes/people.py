@@ -14,11 +14,11 @@ from threadline.core.errors import InputError
 from threadline.model import Lead, ReviewPair, Subject, SubjectLink
 from threadline.resolve import review as resolve_review
 from threadline.web import policy
-from threadline.web.deps import Granted, Need
+from threadline.web.deps import Granted, Need, Route
 from threadline.web.policy import Principal
 from threadline.web.render import render
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, route_class=Route)
 
 IDENTIFIER_LINKS = ("email", "phone", "username", "ip", "national_id")
 MAX_LINKS = 150
