@@ -242,10 +242,6 @@ def test_a_burst_larger_than_threads_and_connections_does_not_deadlock(store: St
 
 
 def test_concurrent_lead_views_each_add_one_link_to_the_audit_chain(store: Store, world: World) -> None:
-    if store.engine.dialect.name != "postgresql":
-        # core.audit.record locks the chain's head with SELECT ... FOR UPDATE, which SQLite ignores, so two
-        # writers at the same moment can take the same sequence number there (reported; not the web's to fix).
-        pytest.skip("concurrent audit writers need PostgreSQL's row lock")
     from threadline.core import audit
 
     narrow = _narrow_store(store, 3)

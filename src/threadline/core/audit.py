@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from threadline.model import AuditEvent, AuditHead
@@ -83,6 +83,10 @@ def record(
 ) -> AuditEvent:
     """Append one event to the chain, inside the caller's transaction (it commits or rolls back with the
     work it describes). Writers are serialised on the head row."""
+    if session.get_bind().dialect.name == "sqlite":
+        # SQLite ignores FOR UPDATE and pysqlite reads outside a transaction until the first write: take the
+        # database's write lock first (waiting out the busy timeout), so the head read below is the latest one.
+        session.execute(update(AuditHead).where(AuditHead.id == 1).values(seq=AuditHead.seq))
     head = session.execute(select(AuditHead).where(AuditHead.id == 1).with_for_update()).scalar_one_or_none()
     if head is None:
         head = AuditHead(id=1, seq=0, hash=GENESIS)
