@@ -15,9 +15,11 @@ without a running clock.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy import insert, update
 from sqlalchemy.orm import Session
 
 from threadline.core.errors import ConflictError, InputError
@@ -137,6 +139,139 @@ def append_event(
         lead.escalation_level = max(lead.escalation_level or 0, int(details["level"]))
     lead.updated_at = at if lead.updated_at is None else max(lead.updated_at, at)
     return event
+
+
+def create_leads_bulk(
+    session: Session,
+    rows: Sequence[dict[str, Any]],
+    *,
+    actor: str,
+    agency_id: int | None,
+    at: datetime,
+    details: Sequence[dict[str, Any]],
+) -> list[int]:
+    """Insert leads that do not exist yet with their "created" events, many at once: the bulk twin of
+    `append_event(session, lead, "created", ...)` for new leads (a new lead has no history, so nothing can refuse
+    it). `rows` are Lead column values; status and timestamps are set here. Returns the new leads' ids in order."""
+    if len(details) != len(rows):
+        raise ValueError("one details mapping per lead")
+    if not rows:
+        return []
+    values = [{**row, "status": "created", "created_at": at, "updated_at": at} for row in rows]
+    ids = list(session.scalars(insert(Lead).returning(Lead.id, sort_by_parameter_order=True), values))
+    now = utcnow()
+    session.execute(
+        insert(LeadEvent),
+        [
+            {
+                "uid": str(uuid.uuid4()),
+                "lead_id": lead_id,
+                "kind": "created",
+                "from_status": None,
+                "to_status": "created",
+                "actor": actor,
+                "agency_id": agency_id,
+                "at": at,
+                "notes": None,
+                "details": dict(detail),
+                "origin": "local",
+                "recorded_at": now,
+            }
+            for lead_id, detail in zip(ids, details, strict=True)
+        ],
+    )
+    return ids
+
+
+def send_leads_bulk(
+    session: Session,
+    leads: Sequence[Lead],
+    *,
+    actor: str,
+    agency_id: int | None,
+    at: datetime,
+    uids: Sequence[str],
+    details: dict[str, Any],
+    changes: Sequence[dict[str, Any]],
+) -> None:
+    """Record "sent" on many leads at once: the bulk twin of `append_event(session, lead, "sent", ...)`, with the
+    same transition check (nothing is written if any lead may not be sent) and the same effect on each lead's
+    state (`_apply`), written as one UPDATE and one INSERT executed for many rows. `changes` holds other columns
+    to set on each lead with it (its package, the snapshot sent); each lead's clocks must already be set. The
+    leads are expired from the session afterwards, so they are read back as written."""
+    if not (len(leads) == len(uids) == len(changes)):
+        raise ValueError("one event uid and one change mapping per lead")
+    for lead in leads:
+        if not can_transition(lead.status, "sent"):
+            allowed = ", ".join(LEAD_TRANSITIONS.get(lead.status, ())) or "nothing (the lead is finished)"
+            raise ConflictError(f"lead {lead.uid} is {lead.status}; it cannot become sent (allowed: {allowed})")
+        if lead.ack_due_at is None or lead.action_due_at is None:
+            raise ConflictError(f"lead {lead.uid} has no response clocks; set them before sending")
+    if not leads:
+        return
+    session.flush()
+    now = utcnow()
+    updates: list[dict[str, Any]] = []
+    events: list[dict[str, Any]] = []
+    for lead, uid, change in zip(leads, uids, changes, strict=True):
+        state = _LeadState(lead, change)
+        _apply(state, "sent", at, details)  # type: ignore[arg-type]
+        updates.append(
+            {
+                **change,
+                "id": lead.id,
+                "status": state.status,
+                "sent_at": state.sent_at,
+                "due_at": state.due_at,
+                "updated_at": at if lead.updated_at is None else max(lead.updated_at, at),
+            }
+        )
+        events.append(
+            {
+                "uid": uid,
+                "lead_id": lead.id,
+                "kind": "sent",
+                "from_status": lead.status,
+                "to_status": "sent",
+                "actor": actor,
+                "agency_id": agency_id,
+                "at": at,
+                "notes": None,
+                "details": dict(details),
+                "origin": "local",
+                "recorded_at": now,
+            }
+        )
+    session.execute(update(Lead), updates)
+    session.execute(insert(LeadEvent), events)
+    for lead in leads:
+        session.expire(lead)
+
+
+class _LeadState:
+    """The columns `_apply` reads and writes for one lead, outside the ORM (see `send_leads_bulk`)."""
+
+    _NAMES = (
+        "status",
+        "sent_at",
+        "acknowledged_at",
+        "closed_at",
+        "due_at",
+        "ack_due_at",
+        "action_due_at",
+        "escalation_level",
+        "outcome",
+        "arrests",
+        "charges",
+        "children_safeguarded",
+    )
+    status: str
+    sent_at: datetime | None
+    due_at: datetime | None
+
+    def __init__(self, lead: Lead, change: dict[str, Any]) -> None:
+        for name in self._NAMES:
+            setattr(self, name, change.get(name, getattr(lead, name)))
 
 
 def _check_outcome(lead: Lead, details: dict[str, Any]) -> None:

@@ -36,7 +36,7 @@ from threadline.core.settings import Settings
 from threadline.model import HANDLING_CODES, TIER_LABELS, Agency, Lead, LeadEvent, Operation, ReferralPackage, utcnow
 from threadline.refer.casejsonld import case_graph
 from threadline.refer.clocks import agency_clocks
-from threadline.refer.events import append_event
+from threadline.refer.events import send_leads_bulk
 from threadline.refer.keys import age_recipients, encrypt_bytes, sign_bytes, signing_key
 from threadline.refer.snapshot import build_snapshots
 
@@ -425,21 +425,24 @@ def write_package(
         )
         session.add(package)
         session.flush()
-        for (lead, sent_uid, ack_due, action_due), entry in zip(planned, entries, strict=True):
-            lead.package_id = package.id
-            lead.subject_snapshot = entry
-            lead.ack_due_at = ack_due
-            lead.action_due_at = action_due
-            append_event(
-                session,
-                lead,
-                "sent",
-                actor=actor,
-                agency_id=sender.id,
-                at=sent_at,
-                uid=sent_uid,
-                details={"package": package_uid, "file": path.name},
-            )
+        send_leads_bulk(
+            session,
+            [lead for lead, *_ in planned],
+            actor=actor,
+            agency_id=sender.id,
+            at=sent_at,
+            uids=[sent_uid for _, sent_uid, _, _ in planned],
+            details={"package": package_uid, "file": path.name},
+            changes=[
+                {
+                    "package_id": package.id,
+                    "subject_snapshot": entry,
+                    "ack_due_at": ack_due,
+                    "action_due_at": action_due,
+                }
+                for (_, _, ack_due, action_due), entry in zip(planned, entries, strict=True)
+            ],
+        )
         audit.record(
             session,
             actor=actor,

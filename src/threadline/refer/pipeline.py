@@ -46,7 +46,7 @@ from threadline.model import (
     utcnow,
 )
 from threadline.refer.clocks import agency_clocks
-from threadline.refer.events import append_event
+from threadline.refer.events import create_leads_bulk
 from threadline.refer.keys import age_recipients, signing_key
 from threadline.refer.package import WrittenPackage, agency_ref, write_package
 
@@ -241,7 +241,16 @@ def create_leads(session: Session, operation: Operation, originator: Agency, set
     clocks: dict[int, Any] = {}
     tiers: Counter[str] = Counter()
     agencies: Counter[str] = Counter()
-    pending = 0
+    pending: list[dict[str, Any]] = []
+    pending_details: list[dict[str, Any]] = []
+
+    def flush() -> None:
+        create_leads_bulk(
+            session, pending, actor=settings.actor, agency_id=originator.id, at=now, details=pending_details
+        )
+        pending.clear()
+        pending_details.clear()
+
     for candidate in _candidates(session, operation):
         report.subjects += 1
         if candidate.placement is None:
@@ -265,46 +274,34 @@ def create_leads(session: Session, operation: Operation, originator: Agency, set
                 f"subject {candidate.subject_id} has an unknown tier {candidate.tier!r}; rerun `threadline rank`"
             )
         ack_due, action_due = clocks[destination.id][candidate.tier].due(now)
-        lead = Lead(
-            uid=str(uuid.uuid4()),
-            direction="outgoing",
-            operation_id=operation.id,
-            subject_id=candidate.subject_id,
-            subject_snapshot={"route": [agency_ref(a) for a in route[1:]]},
-            agency_id=destination.id,
-            originating_agency_id=originator.id,
-            hop=0,
-            country=candidate.country,
-            region=candidate.region,
-            tier=candidate.tier,
-            score=float(candidate.score),
-            handling_code=settings.handling,
-            handling_note=settings.handling_note,
-            status="created",
-            ack_due_at=ack_due,
-            action_due_at=action_due,
-            created_at=now,
-            updated_at=now,
+        pending.append(
+            {
+                "uid": str(uuid.uuid4()),
+                "direction": "outgoing",
+                "operation_id": operation.id,
+                "subject_id": candidate.subject_id,
+                "subject_snapshot": {"route": [agency_ref(a) for a in route[1:]]},
+                "agency_id": destination.id,
+                "originating_agency_id": originator.id,
+                "hop": 0,
+                "country": candidate.country,
+                "region": candidate.region,
+                "tier": candidate.tier,
+                "score": float(candidate.score),
+                "handling_code": settings.handling,
+                "handling_note": settings.handling_note,
+                "ack_due_at": ack_due,
+                "action_due_at": action_due,
+            }
         )
-        session.add(lead)
-        append_event(
-            session,
-            lead,
-            "created",
-            actor=settings.actor,
-            agency_id=originator.id,
-            at=now,
-            details={"operation": operation.name, "route": [a.code for a in route]},
-        )
+        pending_details.append({"operation": operation.name, "route": [a.code for a in route]})
         existing.add((candidate.subject_id, destination.id))
         report.leads_new += 1
         tiers[candidate.tier] += 1
         agencies[destination.code] += 1
-        pending += 1
-        if pending >= BATCH:
-            session.flush()
-            pending = 0
-    session.flush()
+        if len(pending) >= BATCH:
+            flush()
+    flush()
     report.leads_by_tier = {t: tiers[t] for t in TIERS if tiers[t]}
     report.leads_by_agency = dict(sorted(agencies.items()))
     audit.record(
