@@ -7,6 +7,7 @@ and measures the naive baseline in the same run: pandas.read_csv of the whole fi
 from __future__ import annotations
 
 import argparse
+import csv
 import os
 import random
 import subprocess
@@ -14,29 +15,114 @@ import sys
 import tempfile
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
-GIVEN = ["Anna", "Bob", "Carla", "Dieter", "Émile", "Fatma", "Grzegorz", "Hana", "Ivan", "Юрий", "Ελένη", "Sven"]
-FAMILY = ["Example", "Sample", "Müller", "Kowalski", "Иванов", "Παπαδόπουλος", "Dupont", "García", "Rossi", "Test"]
-CITIES = [
-    ("London", "GB", "+44 20 7946 "),
-    ("Berlin", "DE", "030 1234"),
-    ("Paris", "FR", "+33 1 4000 "),
-    ("Madrid", "ES", "+34 91 000 "),
-    ("Toronto", "CA", "+1 416 555 "),
+from anyascii import anyascii
+from faker import Faker
+
+# Invented customers of an international distributor: (Faker locale, ISO code, share in percent, other ways the
+# country is written, how that country writes a date). Month-first US dates mixed with day-first European ones
+# make the date column's order undecided, so each date is read by its record's country, as in a real list.
+LOCALES = [
+    ("en_GB", "GB", 14, ("United Kingdom", "UK", "England"), "{d:02d}/{m:02d}/{y}"),
+    ("de_DE", "DE", 14, ("Germany", "Deutschland"), "{d:02d}.{m:02d}.{y}"),
+    ("fr_FR", "FR", 9, ("France",), "{d:02d}/{m:02d}/{y}"),
+    ("es_ES", "ES", 7, ("Spain", "España"), "{d:02d}/{m:02d}/{y}"),
+    ("it_IT", "IT", 7, ("Italy", "Italia"), "{d:02d}/{m:02d}/{y}"),
+    ("nl_NL", "NL", 5, ("Netherlands", "Nederland", "Holland"), "{d:02d}-{m:02d}-{y}"),
+    ("pl_PL", "PL", 6, ("Poland", "Polska"), "{d:02d}.{m:02d}.{y}"),
+    ("ru_RU", "RU", 6, ("Russia", "Россия"), "{d:02d}.{m:02d}.{y}"),
+    ("en_US", "US", 14, ("USA", "United States"), "{m:02d}/{d:02d}/{y}"),
+    ("en_CA", "CA", 5, ("Canada",), "{y}-{m:02d}-{d:02d}"),
+    ("pt_BR", "BR", 4, ("Brazil", "Brasil"), "{d:02d}/{m:02d}/{y}"),
+    ("sv_SE", "SE", 3, ("Sweden", "Sverige"), "{y}-{m:02d}-{d:02d}"),
+    ("el_GR", "GR", 2, ("Greece", "Ελλάδα"), "{d:02d}/{m:02d}/{y}"),
+    ("tr_TR", "TR", 2, ("Turkey", "Türkiye"), "{d:02d}.{m:02d}.{y}"),
+    ("uk_UA", "UA", 1, ("Ukraine", "Україна"), "{d:02d}.{m:02d}.{y}"),
+    ("ro_RO", "RO", 1, ("Romania", "România"), "{d:02d}.{m:02d}.{y}"),
 ]
+POOL = 3000  # Faker draws per locale and field; a Faker call per cell would make writing the file the slow part
+COLUMNS = "customer_id,first_name,last_name,email,phone,street,city,postal_code,country,date_of_birth,occupation"
+
+
+@dataclass
+class _Pool:
+    code: str
+    written: tuple[str, ...]
+    date_format: str
+    given: list[str]
+    family: list[str]
+    addresses: list[tuple[str, str, str]]
+    phones: list[str]
+    jobs: list[str]
+    domains: list[str]
+
+
+def _pools(seed: int) -> tuple[list[_Pool], list[int]]:
+    pools = []
+    for i, (locale, code, _share, written, date_format) in enumerate(LOCALES):
+        fake = Faker(locale)
+        fake.seed_instance(seed + i)
+        pools.append(
+            _Pool(
+                code,
+                written,
+                date_format,
+                [fake.first_name() for _ in range(POOL)],
+                [fake.last_name() for _ in range(POOL)],
+                [(fake.street_address().replace("\n", " "), fake.city(), fake.postcode()) for _ in range(POOL)],
+                [fake.phone_number() for _ in range(POOL)],
+                [fake.job() for _ in range(POOL // 10)],
+                sorted({fake.free_email_domain() for _ in range(40)} | {fake.domain_name() for _ in range(20)}),
+            )
+        )
+    return pools, [share for _, _, share, _, _ in LOCALES]
+
+
+def _fresh_digits(rng: random.Random, text: str, last: int) -> str:
+    """The same shape with other last digits: a pooled phone number or postal code becomes a new one, with its
+    country and area codes kept."""
+    chars = list(text)
+    places = [i for i, c in enumerate(chars) if c.isdigit()][-last:]
+    for i in places:
+        chars[i] = str(rng.randrange(10))
+    return "".join(chars)
 
 
 def write_csv(path: Path, rows: int, seed: int = 1) -> None:
+    """Customers from 16 countries in their own scripts and formats: names from Faker's lists, e-mail addresses,
+    phone numbers (national and international forms) and postal codes nearly all distinct, street addresses,
+    cities and occupations from pools of thousands, a few empty cells."""
     rng = random.Random(seed)
+    pools, shares = _pools(seed)
     with path.open("w", encoding="utf-8", newline="") as out:
-        out.write("customer_id,first_name,last_name,email,phone,city,country,date_of_birth,occupation\n")
+        out.write(COLUMNS + "\n")
+        writer = csv.writer(out, lineterminator="\n")
         for i in range(rows):
-            given, family = rng.choice(GIVEN), rng.choice(FAMILY)
-            city, country, prefix = rng.choice(CITIES)
-            out.write(
-                f"C{i},{given},{family},user{i}@example.com,{prefix}{rng.randrange(1000, 9999)},{city},{country},"
-                f"{rng.randrange(1, 28):02d}.{rng.randrange(1, 13):02d}.{rng.randrange(1940, 2005)},clerk\n"
+            pool = rng.choices(pools, shares)[0]
+            given, family = rng.choice(pool.given), rng.choice(pool.family)
+            street, city, postcode = rng.choice(pool.addresses)
+            local = anyascii(rng.choice((f"{given}.{family}", f"{given[0]}{family}", f"{family}{given[:2]}")))
+            local = "".join(c for c in local.lower() if c.isalnum() or c == ".").strip(".") or "x"
+            email = f"{local}{i}@{rng.choice(pool.domains)}"
+            phone = _fresh_digits(rng, rng.choice(pool.phones), 4) if rng.random() > 0.08 else ""
+            country = pool.code if rng.random() < 0.7 else rng.choice(pool.written)
+            born = pool.date_format.format(d=rng.randrange(1, 29), m=rng.randrange(1, 13), y=rng.randrange(1940, 2006))
+            writer.writerow(
+                (
+                    f"C{i:07d}",
+                    given,
+                    family,
+                    email,
+                    phone,
+                    street,
+                    city,
+                    _fresh_digits(rng, postcode, 2),
+                    country,
+                    born if rng.random() > 0.05 else "",
+                    rng.choice(pool.jobs),
+                )
             )
 
 

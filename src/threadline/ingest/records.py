@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from threadline.ingest import normalise as norm
+from threadline.ingest.phones import valid_e164
 
 _SPLIT_MULTI = re.compile(r"\s*[;,]\s*|\s+/\s+|\s*\n\s*")
 # Where dates are written month first. Elsewhere day first is the rule.
@@ -149,8 +150,8 @@ def build_fields(
 
     phones: list[str] = []
     for text in _split(present.get("phone", [])):
-        e164, valid = norm.phone_e164(text, region_for_phones)
-        if e164 and valid:
+        e164 = valid_e164(text, region_for_phones)
+        if e164:
             phones.append(e164)
         elif any(c.isdigit() for c in text):
             fields.setdefault("phone_invalid", []).append(text)
