@@ -168,6 +168,29 @@ def test_refer_writes_an_encrypted_signed_package_and_lists_the_agency_without_a
     assert refer(pair.origin, ReferSettings(actor="analyst", out=pair.tmp / "outbox")).packages == []
 
 
+def test_packages_sealed_in_worker_processes_are_the_same_packages(pair: Pair) -> None:
+    """With worker processes (as a big operation gets them), every agency still gets one package that opens,
+    and the leads and events are exactly those of the one-process path."""
+    fr_identity = x25519.Identity.generate()
+    (pair.tmp / "fr.pub").write_text(f"agency: FR\nage: {fr_identity.to_public()}\n")
+    with pair.origin.session() as session:
+        import_keys(session, agency(session, "FR"), pair.tmp / "fr.pub", actor="test")
+    report = refer(pair.origin, ReferSettings(actor="analyst", now=T0, out=pair.tmp / "outbox", workers=2))
+    assert sorted((p.agency, p.leads) for p in report.packages) == [("DE", 2), ("FR", 1)]
+    assert report.leads_sent == 3 and report.agencies_without_keys == {}
+    with pair.origin.session() as session:
+        leads = list(session.scalars(select(Lead)))
+        assert {lead.status for lead in leads} == {"sent"} and all(lead.package_id for lead in leads)
+        assert all(lead.subject_snapshot and lead.subject_snapshot["subject"]["full_name"] for lead in leads)
+        kinds = sorted(e.kind for e in session.scalars(select(LeadEvent)))
+        assert kinds == ["created"] * 3 + ["sent"] * 3
+    de = next(p for p in report.packages if p.agency == "DE")
+    files = _unpack(de.path, pair.de_identity)
+    assert {lead["subject"]["family_name"] for lead in json.loads(files["leads.json"])["leads"]} == {"Brandt", "Kohl"}
+    opened = open_package(pair.receiver, de.path, identity=pair.de_identity, actor="receiver")
+    assert opened.leads_new == 2
+
+
 def test_the_package_holds_documented_files_that_match_the_signed_manifest(pair: Pair) -> None:
     files = _unpack(_refer(pair), pair.de_identity)
     assert set(files) == {

@@ -12,6 +12,7 @@ import math
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import phonenumbers
@@ -106,32 +107,55 @@ def _texts(value: Any) -> list[str]:
     return []
 
 
-def _region(fields: dict[str, Any], country: str | None) -> Iterator[Evidence]:
-    for text in _texts(fields.get("region"))[:1]:
-        found = places.find_regions(text, country)
-        if not found:
-            continue
-        weight = WEIGHTS["region"]
-        if country and country not in found:
-            weight *= OUTSIDE_STATED_COUNTRY
-        if len(found) > MAX_CANDIDATES:
-            continue
-        ambiguous = len(found) > 1
-        for candidate in sorted(found):
-            codes = found[candidate]
-            region = next(iter(codes)) if len(codes) == 1 else places.lowest_common(codes)
-            note = None
-            if ambiguous:
-                note = "a region of that name exists in " + ", ".join(sorted(found))
-            elif country and candidate != country:
-                note = f"not a region of {country}"
-            yield Evidence("region", text, candidate, region, _w(weight / len(found)), ambiguous, note)
+# Places repeat across a seizure's records (the same city, region or postal code in thousands of rows): each
+# distinct (value, stated country) is looked up once per process. Evidence is immutable, so sharing is safe.
+_PLACE_CACHE = 200_000
 
 
-def _postal(fields: dict[str, Any], country: str | None) -> Iterator[Evidence]:
+def _region(fields: dict[str, Any], country: str | None) -> tuple[Evidence, ...]:
+    texts = _texts(fields.get("region"))
+    return _region_claims(texts[0], country) if texts else ()
+
+
+@lru_cache(maxsize=_PLACE_CACHE)
+def _region_claims(text: str, country: str | None) -> tuple[Evidence, ...]:
+    return tuple(_region_evidence(text, country))
+
+
+def _region_evidence(text: str, country: str | None) -> Iterator[Evidence]:
+    found = places.find_regions(text, country)
+    if not found:
+        return
+    weight = WEIGHTS["region"]
+    if country and country not in found:
+        weight *= OUTSIDE_STATED_COUNTRY
+    if len(found) > MAX_CANDIDATES:
+        return
+    ambiguous = len(found) > 1
+    for candidate in sorted(found):
+        codes = found[candidate]
+        region = next(iter(codes)) if len(codes) == 1 else places.lowest_common(codes)
+        note = None
+        if ambiguous:
+            note = "a region of that name exists in " + ", ".join(sorted(found))
+        elif country and candidate != country:
+            note = f"not a region of {country}"
+        yield Evidence("region", text, candidate, region, _w(weight / len(found)), ambiguous, note)
+
+
+def _postal(fields: dict[str, Any], country: str | None) -> tuple[Evidence, ...]:
     code = fields.get("postal_code")
     if not isinstance(code, str) or not code.strip():
-        return
+        return ()
+    return _postal_claims(code, country)
+
+
+@lru_cache(maxsize=_PLACE_CACHE)
+def _postal_claims(code: str, country: str | None) -> tuple[Evidence, ...]:
+    return tuple(_postal_evidence(code, country))
+
+
+def _postal_evidence(code: str, country: str | None) -> Iterator[Evidence]:
     fits = places.postal_countries(code)
     if country and country in fits:
         # Worth as much as the format is rare: "SW1A 1AA" only fits GB; "80331" fits some sixty countries.
@@ -149,24 +173,33 @@ def _postal(fields: dict[str, Any], country: str | None) -> Iterator[Evidence]:
             yield Evidence("postal_code", code, candidate, None, _w(WEIGHTS["postal_code"] / len(fits)), True, note)
 
 
-def _city(fields: dict[str, Any], country: str | None) -> Iterator[Evidence]:
-    for text in _texts(fields.get("city"))[:1]:
-        match = places.find_city(text)
-        if match is None:
-            continue
-        found = match.countries
-        others = [c for c in found if c != country]
-        if country and country in found:
-            note = ("also a city in " + ", ".join(others[:5])) if others else None
-            yield Evidence("city", text, country, None, _w(WEIGHTS["city"] / len(found)), bool(others), note)
-        elif len(found) == 1:
-            weight = WEIGHTS["city"] * (OUTSIDE_STATED_COUNTRY if country else 1.0)
-            note = f"not a known city of {country}" if country else None
-            yield Evidence("city", text, found[0], None, _w(weight), False, note)
-        elif not country and len(found) <= MAX_CANDIDATES:
-            for candidate in sorted(found):
-                note = "a city of that name exists in " + ", ".join(found)
-                yield Evidence("city", text, candidate, None, _w(WEIGHTS["city"] / len(found)), True, note)
+def _city(fields: dict[str, Any], country: str | None) -> tuple[Evidence, ...]:
+    texts = _texts(fields.get("city"))
+    return _city_claims(texts[0], country) if texts else ()
+
+
+@lru_cache(maxsize=_PLACE_CACHE)
+def _city_claims(text: str, country: str | None) -> tuple[Evidence, ...]:
+    return tuple(_city_evidence(text, country))
+
+
+def _city_evidence(text: str, country: str | None) -> Iterator[Evidence]:
+    match = places.find_city(text)
+    if match is None:
+        return
+    found = match.countries
+    others = [c for c in found if c != country]
+    if country and country in found:
+        note = ("also a city in " + ", ".join(others[:5])) if others else None
+        yield Evidence("city", text, country, None, _w(WEIGHTS["city"] / len(found)), bool(others), note)
+    elif len(found) == 1:
+        weight = WEIGHTS["city"] * (OUTSIDE_STATED_COUNTRY if country else 1.0)
+        note = f"not a known city of {country}" if country else None
+        yield Evidence("city", text, found[0], None, _w(weight), False, note)
+    elif not country and len(found) <= MAX_CANDIDATES:
+        for candidate in sorted(found):
+            note = "a city of that name exists in " + ", ".join(found)
+            yield Evidence("city", text, candidate, None, _w(WEIGHTS["city"] / len(found)), True, note)
 
 
 def _raw_strings(value: Any) -> Iterator[str]:
@@ -201,23 +234,33 @@ def written_form(raw: dict[str, Any], number: phonenumbers.PhoneNumber) -> str |
 
 def _phones(fields: dict[str, Any], raw: dict[str, Any], country: str | None) -> Iterator[Evidence]:
     for e164 in _texts(fields.get("phone")):
-        try:
-            number = phonenumbers.parse(e164, None)
-        except phonenumbers.NumberParseException:
+        parsed = _phone(e164)
+        if parsed is None:
             continue
-        region = phonenumbers.region_code_for_number(number)
-        if not region or region in ("ZZ", "001"):  # +800, +882…: international services, no country
-            continue
+        number, region, non_geographic = parsed
         weight = WEIGHTS["phone"]
         notes = []
         form = written_form(raw, number)
         if form != "international":
             weight *= PHONE_NATIONAL
             notes.append("written in national form, read in the record's country" if form else "as written not found")
-        if phonenumbers.number_type(number) in _NON_GEOGRAPHIC_TYPES:
+        if non_geographic:
             weight *= NON_GEOGRAPHIC
             notes.append("not a geographic or mobile number")
         yield Evidence("phone", e164, region, None, _w(weight), False, "; ".join(notes) or None)
+
+
+@lru_cache(maxsize=_PLACE_CACHE)
+def _phone(e164: str) -> tuple[phonenumbers.PhoneNumber, str, bool] | None:
+    """A number's region and whether it is non-geographic; None for no country (+800, +882…) or unparseable."""
+    try:
+        number = phonenumbers.parse(e164, None)
+    except phonenumbers.NumberParseException:
+        return None
+    region = phonenumbers.region_code_for_number(number)
+    if not region or region in ("ZZ", "001"):
+        return None
+    return number, region, phonenumbers.number_type(number) in _NON_GEOGRAPHIC_TYPES
 
 
 def _emails(fields: dict[str, Any]) -> Iterator[Evidence]:

@@ -511,9 +511,16 @@ def list_keys(session: Session, agency: Agency | None = None) -> list[dict[str, 
 
 def signing_key(settings: Settings, session: Session, agency: Agency) -> tuple[Ed25519PrivateKey, AgencyKey]:
     """The private signing key this installation holds for `agency` (the newest active one) and its row."""
+    path, key = signing_key_path(settings, session, agency)
+    return load_signing_private(path), key
+
+
+def signing_key_path(settings: Settings, session: Session, agency: Agency) -> tuple[Path, AgencyKey]:
+    """Where the private signing key this installation holds for `agency` lies (the newest active one, checked
+    to be private to this user) and its row."""
     for key in _active(session, agency, SIGNING):
         if key.private_key_file:
-            return load_signing_private(private_path(settings, key.private_key_file)), key
+            return private_path(settings, key.private_key_file), key
     raise NotFoundError(
         f"this installation holds no signing key for agency {agency.code}: "
         f"run `threadline keys generate --agency {agency.code}`"

@@ -37,7 +37,13 @@ from threadline.model import HANDLING_CODES, TIER_LABELS, Agency, Lead, LeadEven
 from threadline.refer.casejsonld import case_graph
 from threadline.refer.clocks import agency_clocks
 from threadline.refer.events import send_leads_bulk
-from threadline.refer.keys import age_recipients, encrypt_bytes, sign_bytes, signing_key
+from threadline.refer.keys import (
+    age_recipients,
+    encrypt_bytes,
+    load_signing_private,
+    sign_bytes,
+    signing_key_path,
+)
 from threadline.refer.snapshot import build_snapshots
 
 FORMAT = "threadline.referral-package"
@@ -276,7 +282,36 @@ def _events(session: Session, leads: Sequence[Lead], codes: dict[int, str]) -> d
     return events
 
 
-def write_package(
+@dataclass
+class PreparedPackage:
+    """A package read from the database and ready to seal: the document, who signs and who may open it."""
+
+    document: dict[str, Any]
+    lead_ids: list[int]
+    sent_uids: list[str]
+    clocks: list[tuple[datetime, datetime]]
+    sender_id: int
+    recipient_id: int
+    recipient_code: str
+    operation_id: int | None
+    sent_at: datetime
+    to: list[str]
+    key_path: Path
+    key_fingerprint: str
+    key_public: str
+
+    def seal_args(self) -> tuple[dict[str, Any], Path, str, str, list[str], datetime]:
+        """What `seal_package` needs: plain values another process can take."""
+        return (self.document, self.key_path, self.key_fingerprint, self.key_public, self.to, self.sent_at)
+
+
+@dataclass(frozen=True)
+class SealedPackage:
+    manifest: dict[str, Any]
+    ciphertext: bytes
+
+
+def prepare_package(
     settings: Settings,
     session: Session,
     leads: Sequence[Lead],
@@ -284,15 +319,13 @@ def write_package(
     sender: Agency,
     recipient: Agency,
     operation: Operation | None,
-    out_dir: Path,
     actor: str,
     now: datetime | None = None,
-) -> WrittenPackage:
-    """Write one package of `leads` (all addressed to `recipient`, none sent yet) and mark them sent.
+) -> PreparedPackage:
+    """Read what a package of `leads` (all addressed to `recipient`, none sent yet) says; nothing is written.
 
-    Raises MissingKeyError when `recipient` has no age recipient here (nothing is written: never plaintext), and
-    NotFoundError when this installation holds no signing key for `sender`. The file is in place when this
-    returns; the caller's transaction commits the package row and the "sent" events (remove `path` if it fails)."""
+    Raises MissingKeyError when `recipient` has no age recipient here (never plaintext) and NotFoundError when
+    this installation holds no signing key for `sender`."""
     if not leads:
         raise ConflictError(f"no leads to package for agency {recipient.code}")
     for lead in leads:
@@ -307,7 +340,8 @@ def write_package(
             f"`threadline keys import --agency {recipient.code} FILE` (or `threadline keys generate --agency "
             f"{recipient.code}` if this installation acts for it)"
         )
-    private, key_row = signing_key(settings, session, sender)
+    key_path, key_row = signing_key_path(settings, session, sender)
+    load_signing_private(key_path)  # a missing or unsafe key stops here, before anything is sealed
     sent_at = now or utcnow()
     package_uid = str(uuid.uuid4())
     clocks = agency_clocks(recipient)
@@ -324,7 +358,8 @@ def write_package(
     }
 
     entries: list[dict[str, Any]] = []
-    planned: list[tuple[Lead, str, datetime, datetime]] = []
+    sent_uids: list[str] = []
+    due: list[tuple[datetime, datetime]] = []
     for lead in leads:
         previous = lead.subject_snapshot or {}
         if lead.subject_id is not None and lead.subject_id in snapshots:
@@ -362,7 +397,8 @@ def write_package(
                 "subject": subject,
             }
         )
-        planned.append((lead, sent_uid, ack_due, action_due))
+        sent_uids.append(sent_uid)
+        due.append((ack_due, action_due))
 
     document = {
         "format": "threadline.leads",
@@ -378,27 +414,67 @@ def write_package(
         "handling_codes": dict(HANDLING_CODES),
         "leads": entries,
     }
-    files = package_files(document)
-    manifest = manifest_for(
-        document,
-        files,
-        signer_fingerprint=key_row.fingerprint,
-        signer_public=key_row.public_key,
-        to=to,
+    return PreparedPackage(
+        document=document,
+        lead_ids=[lead.id for lead in leads],
+        sent_uids=sent_uids,
+        clocks=due,
+        sender_id=sender.id,
+        recipient_id=recipient.id,
+        recipient_code=recipient.code,
+        operation_id=operation.id if operation else None,
+        sent_at=sent_at,
+        to=list(to),
+        key_path=key_path,
+        key_fingerprint=key_row.fingerprint,
+        key_public=key_row.public_key,
     )
+
+
+def seal_package(
+    document: dict[str, Any], key_path: Path, fingerprint: str, public: str, to: list[str], sent_at: datetime
+) -> SealedPackage:
+    """Render every file, list them in the manifest, sign it, zip and encrypt: CPU only, no database, so a big
+    operation seals several agencies' packages at once in worker processes."""
+    private = load_signing_private(key_path)
+    files = package_files(document)
+    manifest = manifest_for(document, files, signer_fingerprint=fingerprint, signer_public=public, to=to)
     manifest_bytes = dump_json(manifest)
     signature = {
         "algorithm": "Ed25519",
-        "key_fingerprint": key_row.fingerprint,
+        "key_fingerprint": fingerprint,
         "signed_file": MANIFEST,
         "signature": base64.b64encode(sign_bytes(private, manifest_bytes)).decode("ascii"),
     }
     archive = zip_package(manifest_bytes, dump_json(signature), files, sent_at)
-    ciphertext = encrypt_bytes(archive, to)
+    return SealedPackage(manifest=manifest, ciphertext=encrypt_bytes(archive, to))
+
+
+def finish_package(
+    session: Session, prepared: PreparedPackage, sealed: SealedPackage, *, out_dir: Path, actor: str
+) -> WrittenPackage:
+    """Write the sealed file, record the `ReferralPackage` and a "sent" event on every lead, in `session`'s
+    transaction. The leads are read again here: one that was sent or changed since it was prepared stops the
+    package (ConflictError) before anything is written. The file is in place when this returns; the caller's
+    transaction commits the package row and the events (remove `path` if it fails)."""
+    by_id = {
+        lead.id: lead
+        for start in range(0, len(prepared.lead_ids), 1000)
+        for lead in session.scalars(select(Lead).where(Lead.id.in_(prepared.lead_ids[start : start + 1000])))
+    }
+    leads = [by_id[lead_id] for lead_id in prepared.lead_ids if lead_id in by_id]
+    if len(leads) != len(prepared.lead_ids):
+        raise ConflictError(f"a lead for agency {prepared.recipient_code} was removed while its package was made")
+    for lead in leads:
+        if lead.status != "created" or lead.package_id is not None:
+            raise ConflictError(f"lead {lead.uid} is {lead.status}; only leads not sent yet can be packaged")
+    document = prepared.document
+    package_uid = document["package_uid"]
+    ciphertext = sealed.ciphertext
     sha256 = hashlib.sha256(ciphertext).hexdigest()
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / f"{_SAFE.sub('_', recipient.code)}-{package_uid[:8]}{SUFFIX}"
+    path = out_dir / f"{_SAFE.sub('_', prepared.recipient_code)}-{package_uid[:8]}{SUFFIX}"
     temporary = out_dir / f".{path.name}.partial"
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as handle:
@@ -410,28 +486,28 @@ def write_package(
         package = ReferralPackage(
             uid=package_uid,
             direction="outgoing",
-            operation_id=operation.id if operation else None,
-            sender_agency_id=sender.id,
-            recipient_agency_id=recipient.id,
+            operation_id=prepared.operation_id,
+            sender_agency_id=prepared.sender_id,
+            recipient_agency_id=prepared.recipient_id,
             path=str(path),
             sha256=sha256,
             size=len(ciphertext),
             lead_count=len(leads),
-            manifest=manifest,
-            signer_fingerprint=key_row.fingerprint,
-            recipients=list(to),
+            manifest=sealed.manifest,
+            signer_fingerprint=prepared.key_fingerprint,
+            recipients=list(prepared.to),
             schema_version=SCHEMA_VERSION,
-            created_at=sent_at,
+            created_at=prepared.sent_at,
         )
         session.add(package)
         session.flush()
         send_leads_bulk(
             session,
-            [lead for lead, *_ in planned],
+            leads,
             actor=actor,
-            agency_id=sender.id,
-            at=sent_at,
-            uids=[sent_uid for _, sent_uid, _, _ in planned],
+            agency_id=prepared.sender_id,
+            at=prepared.sent_at,
+            uids=prepared.sent_uids,
             details={"package": package_uid, "file": path.name},
             changes=[
                 {
@@ -440,7 +516,7 @@ def write_package(
                     "ack_due_at": ack_due,
                     "action_due_at": action_due,
                 }
-                for (_, _, ack_due, action_due), entry in zip(planned, entries, strict=True)
+                for (ack_due, action_due), entry in zip(prepared.clocks, document["leads"], strict=True)
             ],
         )
         audit.record(
@@ -449,13 +525,13 @@ def write_package(
             action="package.write",
             object_type="referral_package",
             object_id=package_uid,
-            agency_id=sender.id,
+            agency_id=prepared.sender_id,
             details={
-                "recipient": recipient.code,
+                "recipient": prepared.recipient_code,
                 "leads": len(leads),
                 "sha256": sha256,
                 "file": str(path),
-                "signer": key_row.fingerprint,
+                "signer": prepared.key_fingerprint,
             },
         )
         session.flush()
@@ -465,11 +541,34 @@ def write_package(
         raise
     return WrittenPackage(
         uid=package_uid,
-        agency=recipient.code,
+        agency=prepared.recipient_code,
         path=path,
         leads=len(leads),
         size=len(ciphertext),
         sha256=sha256,
-        signer_fingerprint=key_row.fingerprint,
-        recipients=tuple(to),
+        signer_fingerprint=prepared.key_fingerprint,
+        recipients=tuple(prepared.to),
     )
+
+
+def write_package(
+    settings: Settings,
+    session: Session,
+    leads: Sequence[Lead],
+    *,
+    sender: Agency,
+    recipient: Agency,
+    operation: Operation | None,
+    out_dir: Path,
+    actor: str,
+    now: datetime | None = None,
+) -> WrittenPackage:
+    """Write one package of `leads` (all addressed to `recipient`, none sent yet) and mark them sent: prepare,
+    seal and finish in one go (see each). Raises MissingKeyError when `recipient` has no age recipient here
+    (nothing is written: never plaintext), and NotFoundError when this installation holds no signing key for
+    `sender`."""
+    prepared = prepare_package(
+        settings, session, leads, sender=sender, recipient=recipient, operation=operation, actor=actor, now=now
+    )
+    sealed = seal_package(*prepared.seal_args())
+    return finish_package(session, prepared, sealed, out_dir=out_dir, actor=actor)

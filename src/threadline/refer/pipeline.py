@@ -14,15 +14,18 @@
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 import time
 import uuid
-from collections import Counter
+from collections import Counter, deque
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from threadline.core import audit
@@ -48,9 +51,18 @@ from threadline.model import (
 from threadline.refer.clocks import agency_clocks
 from threadline.refer.events import create_leads_bulk
 from threadline.refer.keys import age_recipients, signing_key
-from threadline.refer.package import WrittenPackage, agency_ref, write_package
+from threadline.refer.package import (
+    PreparedPackage,
+    SealedPackage,
+    WrittenPackage,
+    agency_ref,
+    finish_package,
+    prepare_package,
+    seal_package,
+)
 
 BATCH = 2000
+PARALLEL_MIN_LEADS = 2000  # below this, starting worker processes costs more than it saves
 
 
 @dataclass(frozen=True)
@@ -66,6 +78,9 @@ class ReferSettings:
     packages: bool = True
     actor: str = "system"
     now: datetime | None = None
+    # Processes sealing packages (render, sign, zip, encrypt) while the next agency's are read: None picks one
+    # per core (at most four) when there are at least PARALLEL_MIN_LEADS leads to send, else none.
+    workers: int | None = None
 
 
 @dataclass
@@ -340,19 +355,16 @@ def refer(store: Store, settings: ReferSettings) -> ReferReport:
     if settings.packages:
         out_dir = settings.out or outbox(store, operation_name)
         report.out = str(out_dir)
-        for agency_id in _waiting_agencies(store, operation_id):
-            written = _package_one(store, settings, operation_id, originator_id, agency_id, out_dir, report)
-            if written is not None:
-                report.packages.append(written)
-                report.leads_sent += written.leads
+        _write_packages(store, settings, operation_id, originator_id, out_dir, report)
     report.seconds = time.perf_counter() - started
     return report
 
 
-def _waiting_agencies(store: Store, operation_id: int) -> list[int]:
+def _waiting_agencies(store: Store, operation_id: int) -> list[tuple[int, int]]:
+    """(agency id, leads waiting) for every agency with leads not sent yet, by agency code."""
     with store.session() as session:
         rows = session.execute(
-            select(Lead.agency_id, Agency.code)
+            select(Lead.agency_id, Agency.code, func.count())
             .join(Agency, Agency.id == Lead.agency_id)
             .where(
                 Lead.operation_id == operation_id,
@@ -360,55 +372,104 @@ def _waiting_agencies(store: Store, operation_id: int) -> list[int]:
                 Lead.status == "created",
                 Lead.package_id.is_(None),
             )
-            .distinct()
+            .group_by(Lead.agency_id, Agency.code)
             .order_by(Agency.code)
         )
-        return [agency_id for agency_id, _ in rows]
+        return [(agency_id, int(count)) for agency_id, _, count in rows]
 
 
-def _package_one(
+def _workers(settings: ReferSettings, agencies: int, leads: int) -> int:
+    if settings.workers is not None:
+        return max(0, min(settings.workers, agencies))
+    if leads < PARALLEL_MIN_LEADS or agencies < 2:
+        return 0
+    return max(0, min(os.cpu_count() or 1, 4, agencies))
+
+
+def _write_packages(
+    store: Store, settings: ReferSettings, operation_id: int, originator_id: int, out_dir: Path, report: ReferReport
+) -> None:
+    """One package per agency with leads waiting: each prepared from the database, sealed (in worker processes
+    when there is enough to do, while the main process prepares the next agency's), then written and committed
+    in its own transaction, so a failure keeps every package finished before it."""
+    waiting = _waiting_agencies(store, operation_id)
+    workers = _workers(settings, len(waiting), sum(n for _, n in waiting))
+
+    def finish(prepared: PreparedPackage, sealed: SealedPackage) -> None:
+        written = _finish_one(store, settings, prepared, sealed, out_dir)
+        report.packages.append(written)
+        report.leads_sent += written.leads
+
+    if workers < 1:
+        for agency_id, _ in waiting:
+            prepared = _prepare_one(store, settings, operation_id, originator_id, agency_id, report)
+            if prepared is not None:
+                finish(prepared, seal_package(*prepared.seal_args()))
+        return
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        in_flight: deque[tuple[Future[SealedPackage], PreparedPackage]] = deque()
+        for agency_id, _ in waiting:
+            prepared = _prepare_one(store, settings, operation_id, originator_id, agency_id, report)
+            if prepared is None:
+                continue
+            in_flight.append((pool.submit(seal_package, *prepared.seal_args()), prepared))
+            while len(in_flight) > workers:  # at most one document waiting per worker: memory stays bounded
+                future, done = in_flight.popleft()
+                finish(done, future.result())
+        while in_flight:
+            future, done = in_flight.popleft()
+            finish(done, future.result())
+
+
+def _prepare_one(
     store: Store,
     settings: ReferSettings,
     operation_id: int,
     originator_id: int,
     agency_id: int,
-    out_dir: Path,
     report: ReferReport,
-) -> WrittenPackage | None:
+) -> PreparedPackage | None:
+    """The package for one agency, read in a transaction of its own (None when the agency has no key here)."""
+    with store.session() as session:
+        recipient = session.get(Agency, agency_id)
+        sender = session.get(Agency, originator_id)
+        operation = session.get(Operation, operation_id)
+        assert recipient is not None and sender is not None
+        leads = list(
+            session.scalars(
+                select(Lead)
+                .where(
+                    Lead.operation_id == operation_id,
+                    Lead.agency_id == agency_id,
+                    Lead.direction == "outgoing",
+                    Lead.status == "created",
+                    Lead.package_id.is_(None),
+                )
+                .order_by(Lead.score.desc(), Lead.id)
+            )
+        )
+        if not age_recipients(session, recipient):
+            report.agencies_without_keys[recipient.code] = len(leads)
+            return None
+        return prepare_package(
+            store.settings,
+            session,
+            leads,
+            sender=sender,
+            recipient=recipient,
+            operation=operation,
+            actor=settings.actor,
+            now=settings.now,
+        )
+
+
+def _finish_one(
+    store: Store, settings: ReferSettings, prepared: PreparedPackage, sealed: SealedPackage, out_dir: Path
+) -> WrittenPackage:
     written: WrittenPackage | None = None
     try:
         with store.session() as session:
-            recipient = session.get(Agency, agency_id)
-            sender = session.get(Agency, originator_id)
-            operation = session.get(Operation, operation_id)
-            assert recipient is not None and sender is not None
-            leads = list(
-                session.scalars(
-                    select(Lead)
-                    .where(
-                        Lead.operation_id == operation_id,
-                        Lead.agency_id == agency_id,
-                        Lead.direction == "outgoing",
-                        Lead.status == "created",
-                        Lead.package_id.is_(None),
-                    )
-                    .order_by(Lead.score.desc(), Lead.id)
-                )
-            )
-            if not age_recipients(session, recipient):
-                report.agencies_without_keys[recipient.code] = len(leads)
-                return None
-            written = write_package(
-                store.settings,
-                session,
-                leads,
-                sender=sender,
-                recipient=recipient,
-                operation=operation,
-                out_dir=out_dir,
-                actor=settings.actor,
-                now=settings.now,
-            )
+            written = finish_package(session, prepared, sealed, out_dir=out_dir, actor=settings.actor)
     except BaseException:
         if written is not None:
             written.path.unlink(missing_ok=True)
