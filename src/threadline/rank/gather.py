@@ -292,14 +292,23 @@ def find_sightings(session: Session, ctx: Context, kinds: tuple[str, ...], max_s
 
 def member_records(session: Session, subject_ids: list[int]) -> dict[int, list[Record]]:
     out: dict[int, list[Record]] = defaultdict(list)
+    # Columns, not entities: a record's verbatim `raw` (its largest JSON) is not read here.
     query = (
-        select(SubjectMember.subject_id, SourceRecord)
+        select(
+            SubjectMember.subject_id,
+            SourceRecord.id,
+            SourceRecord.record_type,
+            SourceRecord.source_file_id,
+            SourceRecord.row,
+            SourceRecord.locator,
+            SourceRecord.fields,
+        )
         .join(SourceRecord, SourceRecord.id == SubjectMember.record_id)
         .where(SubjectMember.subject_id.in_(subject_ids))
         .order_by(SubjectMember.subject_id, SourceRecord.id)
     )
-    for subject, r in session.execute(query):
-        out[subject].append(Record(r.id, r.record_type, r.source_file_id, r.row, r.locator, r.fields or {}))
+    for subject, record_id, record_type, file_id, row, locator, fields in session.execute(query):
+        out[subject].append(Record(record_id, record_type, file_id, row, locator, fields or {}))
     return out
 
 
@@ -322,15 +331,15 @@ def messages_for(session: Session, records: dict[int, list[Record]]) -> dict[tup
     for file_id, locators in wanted.items():
         names = sorted(locators)
         for start in range(0, len(names), 500):
-            query = select(SourceRecord).where(
+            query = select(
+                SourceRecord.id, SourceRecord.record_type, SourceRecord.row, SourceRecord.locator, SourceRecord.fields
+            ).where(
                 SourceRecord.source_file_id == file_id,
                 SourceRecord.locator.in_(names[start : start + 500]),
                 SourceRecord.record_type == "message",
             )
-            for m in session.scalars(query):
-                out[(file_id, m.locator)] = Record(
-                    m.id, m.record_type, m.source_file_id, m.row, m.locator, m.fields or {}
-                )
+            for record_id, record_type, row, locator, fields in session.execute(query):
+                out[(file_id, locator)] = Record(record_id, record_type, file_id, row, locator, fields or {})
     return out
 
 
