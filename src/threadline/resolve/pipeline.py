@@ -6,16 +6,18 @@ subjects exactly as they were and a rerun starts again from them."""
 
 from __future__ import annotations
 
-import itertools
+import contextlib
+import gc
 import time
-from collections import Counter, defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import duckdb
 import pyarrow as pa  # type: ignore[import-untyped]
 from splink import DuckDBAPI
-from sqlalchemy import delete, func, insert, select, text, update
+from splink.internals.splink_dataframe import SplinkDataFrame
+from sqlalchemy import bindparam, delete, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from threadline.core import audit
@@ -33,17 +35,19 @@ from threadline.model import (
 )
 from threadline.resolve import engine as engines
 from threadline.resolve import spec
-from threadline.resolve.clusters import Edge, cluster
+from threadline.resolve.clusters import cluster_in
 from threadline.resolve.links import subject_links
-from threadline.resolve.prepare import PERSON_TYPES, Prepared, iter_records, prepare, to_arrow
-from threadline.resolve.references import find_references
-from threadline.resolve.subjects import canonical_attributes
+from threadline.resolve.prepare import prepare_tables, read_records
+from threadline.resolve.references import references_in
+from threadline.resolve.subjects import canonical_attributes_in
 from threadline.resolve.training import linker_for, model_settings, train
 
 Progress = Callable[[str], None]
 # Pairs scored at or above this go to the review queue when they fall short of the threshold.
 REVIEW_FLOOR = 0.5
 REVIEW_LIMIT = 20000
+# Rows per executemany when writing subjects and members.
+_BATCH = 20000
 
 
 @dataclass
@@ -85,6 +89,7 @@ class ResolveReport:
     training: dict[str, Any] = field(default_factory=dict)
     run_id: int | None = None
     seconds: float = 0.0
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per phase
 
     def to_dict(self) -> dict[str, Any]:
         out = dict(self.__dict__)
@@ -94,7 +99,7 @@ class ResolveReport:
 
 @dataclass
 class _State:
-    members: dict[int, tuple[int, float | None]]  # record -> (subject, probability)
+    previous: pa.Table  # record_id, subject_id, probability: the memberships now stored
     model: ResolveModel | None
     apart: set[tuple[int, int]]
     together: set[tuple[int, int]]
@@ -107,12 +112,21 @@ def _pair(a: int, b: int) -> tuple[int, int]:
 
 
 def _load_state(session: Session) -> _State:
-    members = {
-        r: (s, p)
-        for r, s, p in session.execute(
-            select(SubjectMember.record_id, SubjectMember.subject_id, SubjectMember.match_probability)
-        )
-    }
+    rows = session.connection().execute(
+        select(SubjectMember.record_id, SubjectMember.subject_id, SubjectMember.match_probability)
+    )
+    records, subjects, probabilities = [], [], []
+    for record, subject, probability in rows:
+        records.append(record)
+        subjects.append(subject)
+        probabilities.append(probability)
+    previous = pa.table(
+        {
+            "record_id": pa.array(records, pa.int64()),
+            "subject_id": pa.array(subjects, pa.int64()),
+            "probability": pa.array(probabilities, pa.float64()),
+        }
+    )
     model = session.scalars(select(ResolveModel).order_by(ResolveModel.version.desc()).limit(1)).first()
     latest: dict[tuple[int, int], str] = {}
     last_judgement = 0
@@ -126,10 +140,69 @@ def _load_state(session: Session) -> _State:
     last_run = session.scalars(
         select(ResolveRun).where(ResolveRun.mode != "failed").order_by(ResolveRun.id.desc()).limit(1)
     ).first()
-    return _State(members, model, apart, together, last_judgement, last_run)
+    return _State(previous, model, apart, together, last_judgement, last_run)
 
 
-def _edges_table(frame: Any) -> pa.Table:
+def _pairs_table(pairs: set[tuple[int, int]]) -> pa.Table:
+    ordered = sorted(pairs)
+    return pa.table(
+        {
+            "record_a": pa.array([a for a, _ in ordered], pa.int64()),
+            "record_b": pa.array([b for _, b in ordered], pa.int64()),
+        }
+    )
+
+
+def _one(con: duckdb.DuckDBPyConnection, sql: str) -> int:
+    rows = con.execute(sql).fetchall()
+    row = rows[0] if rows else None
+    return int(row[0]) if row and row[0] is not None else 0
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Python's cycle collector off for the run: with millions of live small objects (rows, edges) its full
+    passes took most of the time (39 -> 14 s for 70k records); nothing resolve builds holds a cycle for long."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+class _Clock:
+    """Seconds per phase for the report, and the progress line as each phase starts."""
+
+    def __init__(self, say: Progress) -> None:
+        self.say = say
+        self.seconds: dict[str, float] = {}
+        self.current: str | None = None
+        self.started = time.perf_counter()
+
+    def phase(self, name: str, message: str | None = None) -> None:
+        now = time.perf_counter()
+        if self.current is not None:
+            self.seconds[self.current] = round(self.seconds.get(self.current, 0.0) + now - self.started, 2)
+        self.current, self.started = name, now
+        if message:
+            self.say(message)
+
+    def stop(self) -> dict[str, float]:
+        self.phase("", None)
+        self.current = None
+        return self.seconds
+
+
+def _frame(api: Any, con: duckdb.DuckDBPyConnection, table: str, name: str) -> SplinkDataFrame:
+    """A table of the work connection as an input Splink reads (itself for DuckDB, a copy for Spark)."""
+    if isinstance(api, DuckDBAPI) and api.duckdb_con is con:
+        return api.register(table, table_name=name)
+    return engines.register(api, con.table(table).to_arrow_table(), name)
+
+
+def _gamma_column(frame: SplinkDataFrame) -> str:
     # Some of Splink's incremental outputs arrive without a comparison's gamma column (seen with predict_between
     # on a model whose EM blocks degenerated): then the household rule cannot be applied to those pairs.
     api = frame.db_api
@@ -137,49 +210,67 @@ def _edges_table(frame: Any) -> pa.Table:
         present = set(api.duckdb_con.sql(f"SELECT * FROM {frame.physical_name} LIMIT 0").columns)
     else:
         present = set(frame.as_spark_dataframe().columns)
-    gamma = "gamma_name" if "gamma_name" in present else "CAST(NULL AS INTEGER) AS gamma_name"
-    columns = f"unique_id_l, unique_id_r, match_probability, match_weight, {gamma}"
+    return "gamma_name" if "gamma_name" in present else "CAST(NULL AS INTEGER) AS gamma_name"
+
+
+def _keep_scored(con: duckdb.DuckDBPyConnection, frame: SplinkDataFrame, floor: float) -> None:
+    """Append a Splink result's pairs at or above `floor` to table `scored`."""
+    columns = (
+        "unique_id_l AS record_a, unique_id_r AS record_b, match_probability AS probability, "
+        f"match_weight AS weight, {_gamma_column(frame)}"
+    )
+    where = f"match_probability >= {floor!r}"
+    api = frame.db_api
+    if isinstance(api, DuckDBAPI) and api.duckdb_con is con:
+        con.execute(f"INSERT INTO scored SELECT {columns} FROM {frame.physical_name} WHERE {where}")
+        return
     if isinstance(api, DuckDBAPI):
-        return api.duckdb_con.sql(f"SELECT {columns} FROM {frame.physical_name}").to_arrow_table()
-    return frame.as_spark_dataframe().selectExpr(*columns.split(", ")).toArrow()
+        arrow = api.duckdb_con.sql(f"SELECT {columns} FROM {frame.physical_name} WHERE {where}").to_arrow_table()
+    else:
+        arrow = frame.as_spark_dataframe().where(where).selectExpr(*columns.split(", ")).toArrow()
+    con.register("scored_in", arrow)
+    con.execute("INSERT INTO scored SELECT * FROM scored_in")
+    con.unregister("scored_in")
 
 
-def _count(frame: Any) -> int:
+def _count(frame: SplinkDataFrame) -> int:
     api = frame.db_api
     if isinstance(api, DuckDBAPI):
         return int(api.duckdb_con.sql(f"SELECT count(*) FROM {frame.physical_name}").fetchall()[0][0])
     return int(frame.as_spark_dataframe().count())
 
 
-def _score(
-    api: Any, prepared: Prepared, settings: dict[str, Any], new_ids: set[int] | None, floor: float
-) -> tuple[pa.Table, int]:
-    """Scored pairs at or above `floor` and the number of pairs blocking produced. With `new_ids`, only pairs
-    that involve a new record (Splink's predict_between for new against existing, predict_within for new)."""
-    table = prepared.table()
-    frame = engines.register(api, table, "records")
+def _score(api: Any, con: duckdb.DuckDBPyConnection, settings: dict[str, Any], incremental: bool, floor: float) -> int:
+    """Score the blocked pairs of table `records` into table `scored` (pairs at or above `floor`); returns how
+    many pairs blocking produced. Incremental: only pairs that involve a new record (Splink's predict_between
+    for new against existing, predict_within for new)."""
+    con.execute(
+        "CREATE OR REPLACE TABLE scored (record_a BIGINT, record_b BIGINT, probability DOUBLE, weight DOUBLE, "
+        "gamma_name INTEGER)"
+    )
+    frame = _frame(api, con, "records", "records_in")
     linker = linker_for(frame, model_settings(settings))
-    if new_ids is None:
-        scored = linker.inference.predict(warning_mode="never")
-        blocked = _count(scored)
-        edges = _edges_table(scored).filter(pa.compute.greater_equal(pa.compute.field("match_probability"), floor))
-        return edges, blocked
-    is_new = pa.array([uid in new_ids for uid in table.column("unique_id").to_pylist()])
-    new_frame = engines.register(api, table.filter(is_new), "records_new")
-    old_frame = engines.register(api, table.filter(pa.compute.invert(is_new)), "records_existing")
+    if not incremental:
+        blocked = _count(linker.inference.compute_blocked_pairs_for_predict())
+        scored = linker.inference.predict(threshold_match_probability=floor, warning_mode="never")
+        _keep_scored(con, scored, floor)
+        return blocked
+    for table, join in (("records_new", "SEMI"), ("records_old", "ANTI")):
+        con.execute(
+            f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM records {join} JOIN new_records ON unique_id = record_id"
+        )
+    new_frame = _frame(api, con, "records_new", "records_new_in")
     for column in ("name_sorted", "family"):
         linker.table_management.compute_tf_table(column)
-    parts: list[pa.Table] = []
-    blocked = 0
     scored = linker.inference.predict_within(new_frame, warning_mode="never")
-    blocked += _count(scored)
-    parts.append(_edges_table(scored))
-    if old_frame.db_api is not None and table.num_rows - sum(is_new.to_pylist()):
+    blocked = _count(scored)
+    _keep_scored(con, scored, floor)
+    if _one(con, "SELECT count(*) FROM records_old"):
+        old_frame = _frame(api, con, "records_old", "records_old_in")
         between = linker.inference.predict_between(new_frame, old_frame, warning_mode="never")
         blocked += _count(between)
-        parts.append(_edges_table(between))
-    edges = pa.concat_tables(parts)
-    return edges.filter(pa.compute.greater_equal(pa.compute.field("match_probability"), floor)), blocked
+        _keep_scored(con, between, floor)
+    return blocked
 
 
 def resolve(
@@ -195,26 +286,47 @@ def resolve(
         raise InputError(f"threshold {settings.threshold} must be between 0 and 1 (e.g. 0.9)")
     if settings.engine not in engines.ENGINES:
         raise InputError(f"unknown engine {settings.engine!r}: use one of {', '.join(engines.ENGINES)}")
+    con = engines.work_connection()
+    try:
+        with _collector_paused():
+            return _resolve(store, settings, con, actor, progress or (lambda _message: None))
+    finally:
+        con.close()
+
+
+def _resolve(
+    store: Store, settings: ResolveSettings, con: duckdb.DuckDBPyConnection, actor: str, say: Progress
+) -> ResolveReport:
     started = time.perf_counter()
-    say = progress or (lambda _message: None)
+    clock = _Clock(say)
     report = ResolveReport(engine=settings.engine, threshold=settings.threshold)
 
-    say("reading records")
+    clock.phase("read", "reading records")
     with store.session() as session:
         state = _load_state(session)
-        prepared = prepare(iter_records(session))
-        references = find_references(session, PERSON_TYPES)
-    all_ids = {r["unique_id"] for r in prepared.rows} | set(prepared.insufficient) | set(prepared.duplicates)
-    report.records = len(all_ids)
+        tables = read_records(session)
+    clock.phase("prepare")
+    prepared = prepare_tables(con, tables)
+    con.register("canonical", tables.canonical)
+    con.register("keys", tables.keys)
+    con.register("key_values", tables.key_values)
+    con.register("previous", state.previous)
+    clock.phase("references")
+    references = references_in(con)
+    con.unregister("key_values")
+
+    report.records = prepared.records
     report.records_by_type = dict(sorted(prepared.by_type.items()))
-    report.compared_records = len(prepared.rows)
-    report.identical_records = len(prepared.duplicates)
+    report.compared_records = prepared.compared
+    report.identical_records = prepared.duplicates
     report.insufficient = len(prepared.insufficient)
     report.skipped_values = dict(prepared.skipped_values)
     report.shared_identifiers = prepared.shared_identifiers
-    new_ids = all_ids - set(state.members)
-    report.new_records = len(new_ids)
-    gone = set(state.members) - all_ids
+    con.execute(
+        "CREATE OR REPLACE TABLE new_records AS SELECT record_id FROM all_records ANTI JOIN previous USING (record_id)"
+    )
+    report.new_records = _one(con, "SELECT count(*) FROM new_records")
+    gone = _one(con, "SELECT count(*) FROM previous ANTI JOIN all_records USING (record_id)")
 
     model = state.model
     need_training = (
@@ -223,31 +335,33 @@ def resolve(
         or model.spec_version != spec.SPEC_VERSION
         or bool((model.training or {}).get("skipped"))
     )
-    too_few = len(prepared.rows) < 2  # nothing to learn from or compare: every record is its own subject
+    too_few = prepared.compared < 2  # nothing to learn from or compare: every record is its own subject
     last = state.last_run.report if state.last_run is not None else {}
     judgements_changed = state.last_judgement != last.get("last_judgement", 0)
     threshold_changed = state.last_run is not None and state.last_run.threshold != settings.threshold
-    if state.members and not (need_training or settings.full or judgements_changed or threshold_changed or gone):
-        report.mode = "incremental" if new_ids else "unchanged"
+    has_members = state.previous.num_rows > 0
+    if has_members and not (need_training or settings.full or judgements_changed or threshold_changed or gone):
+        report.mode = "incremental" if report.new_records else "unchanged"
     else:
         report.mode = "full"
 
     if report.mode == "unchanged":
         with store.session() as session:
             report.model_version = model.version if model else None
+            report.timings = clock.stop()
             _finish(session, report, settings, model, state, actor, started)
         return report
 
-    api = engines.make_api(settings.engine)
+    api = engines.make_api(settings.engine, con)
     training: dict[str, Any] | None = None
     if need_training and too_few:
-        frame = engines.register(api, prepared.table(), "training_records")
+        frame = _frame(api, con, "records", "training_records")
         model_json = linker_for(frame, spec.settings()).misc.save_model_to_json()
         training = {"skipped": "fewer than two records to learn from; the model is trained on the next run"}
         report.training = training
     elif need_training:
-        say("training the model")
-        frame = engines.register(api, prepared.table(), "training_records")
+        clock.phase("train", "training the model")
+        frame = _frame(api, con, "records", "training_records")
         trained = train(api, frame, seed=settings.seed)
         training = trained.to_dict()
         model_json = trained.settings
@@ -257,43 +371,54 @@ def resolve(
         assert model is not None
         model_json = model.settings
 
-    say("scoring pairs")
-    compared_new = {r["unique_id"] for r in prepared.rows if r["unique_id"] in new_ids}
-    if too_few or (report.mode == "incremental" and not compared_new):
-        edges_table, blocked = pa.table({"unique_id_l": pa.array([], pa.int64())}), 0
-    else:
-        edges_table, blocked = _score(
-            api, prepared, model_json, compared_new if report.mode == "incremental" else None, settings.review_floor
+    clock.phase("score", "scoring pairs")
+    incremental = report.mode == "incremental"
+    compared_new = _one(con, "SELECT count(*) FROM records SEMI JOIN new_records ON unique_id = record_id")
+    if too_few or (incremental and not compared_new):
+        con.execute(
+            "CREATE OR REPLACE TABLE scored (record_a BIGINT, record_b BIGINT, probability DOUBLE, weight DOUBLE, "
+            "gamma_name INTEGER)"
         )
-    report.blocked_pairs = blocked
+        report.blocked_pairs = 0
+    else:
+        report.blocked_pairs = _score(api, con, model_json, incremental, settings.review_floor)
 
-    say("clustering")
-    edges, review = _edges_for_clustering(edges_table, settings, state)
-    for record, representative in prepared.duplicates.items():
-        edges.append((representative, record, 1.0))
-    for a, b in state.together:
-        if a in all_ids and b in all_ids:
-            edges.append((a, b, 1.0))
-    if report.mode == "incremental":
-        edges.extend(_existing_chains(state.members))
-    # The seizure's own keys (an order's customer number): a record with too little to match on still joins the
-    # record it names.
-    referenced: set[int] = set()
-    for a, b, p in references.edges:
-        if a in all_ids and b in all_ids and _pair(a, b) not in state.apart:
-            edges.append((a, b, p))
-            referenced.update((a, b))
-    report.references = references.to_dict()
-    report.matches = sum(1 for e in edges if e[2] >= settings.threshold)
+    clock.phase("cluster", "clustering")
     report.judgements_applied = len(state.apart) + len(state.together)
-    matchable = (all_ids - set(prepared.insufficient)) | referenced
-    clusters = cluster(matchable, edges, settings.threshold, state.apart)
-    for record in prepared.insufficient:
-        if record not in referenced:
-            clusters[record] = record
-    probability = _member_probability(clusters, edges, settings.threshold)
+    _edges(con, settings, state, prepared.insufficient, incremental)
+    report.references = references.to_dict()
+    report.matches = _one(con, f"SELECT count(*) FROM edges WHERE probability >= {settings.threshold!r}")
+    con.execute(
+        """
+        CREATE OR REPLACE TABLE matchable AS
+        SELECT record_id FROM all_records ANTI JOIN insufficient USING (record_id)
+        UNION SELECT record_a FROM edges UNION SELECT record_b FROM edges
+        """
+    )
+    cluster_in(con, "matchable", "edges", settings.threshold, state.apart)
+    # Records with too little to match on, joined by no reference or judgement: a subject each.
+    con.execute(
+        "INSERT INTO clusters SELECT record_id, record_id FROM all_records ANTI JOIN clusters USING (record_id)"
+    )
+    con.execute(
+        f"""
+        CREATE OR REPLACE TABLE membership AS
+        WITH strongest AS (
+            SELECT record_id, max(probability) AS probability FROM (
+                SELECT e.record_a AS record_id, e.probability FROM edges e
+                JOIN clusters ca ON ca.record_id = e.record_a JOIN clusters cb ON cb.record_id = e.record_b
+                WHERE e.probability >= {settings.threshold!r} AND ca.cluster_key = cb.cluster_key
+                UNION ALL
+                SELECT e.record_b, e.probability FROM edges e
+                JOIN clusters ca ON ca.record_id = e.record_a JOIN clusters cb ON cb.record_id = e.record_b
+                WHERE e.probability >= {settings.threshold!r} AND ca.cluster_key = cb.cluster_key
+            ) GROUP BY record_id
+        )
+        SELECT c.record_id, c.cluster_key, s.probability FROM clusters c LEFT JOIN strongest s USING (record_id)
+        """
+    )
 
-    say("writing subjects")
+    clock.phase("write", "writing subjects")
     with store.session() as session:
         run = ResolveRun(
             model_id=None,
@@ -319,123 +444,157 @@ def resolve(
         run.model_id = model.id
         report.model_version = model.version
         report.run_id = run.id
-        _write_subjects(session, report, run.id, clusters, probability, set(prepared.insufficient), state)
-        report.review_queue = _write_review(session, run.id, review, state)
+        _write_subjects(session, con, report, run.id, set(prepared.insufficient))
+        report.review_queue = _write_review(session, con, run.id)
+        clock.phase("links")
         report.links = subject_links(session, run.id)
+        report.timings = clock.stop()
         _finish(session, report, settings, model, state, actor, started, run)
     return report
 
 
-def _edges_for_clustering(
-    table: pa.Table, settings: ResolveSettings, state: _State
-) -> tuple[list[Edge], list[tuple[int, int, float, float]]]:
-    """Edges that may join records, and the uncertain pairs for review.
+def _edges(
+    con: duckdb.DuckDBPyConnection,
+    settings: ResolveSettings,
+    state: _State,
+    insufficient: list[int],
+    incremental: bool,
+) -> None:
+    """Table `edges` (record_a, record_b, probability): what may join records; table `review`: the uncertain
+    pairs for the queue.
 
     A pair whose names agree only on the family name is a household (or a relative) far more often than one
     person: it never joins records by itself, whatever the address or a shared family mailbox says; above the
-    threshold it goes to review instead."""
-    if table.num_rows == 0 or "match_probability" not in table.column_names:
-        return [], []
+    threshold it goes to review instead. Identical rows join their representative, "same" judgements and (when
+    linking new records) the existing subjects are edges of probability 1, the seizure's own keys edges of
+    `references.PROBABILITY`; a pair judged "not same" is never an edge."""
     household = spec.household_gamma()
-    judged = state.apart | state.together
-    edges: list[Edge] = []
-    review: list[tuple[int, int, float, float]] = []
-    columns = [table.column(c).to_pylist() for c in table.column_names]
-    index = {c: i for i, c in enumerate(table.column_names)}
-    for row in zip(*columns, strict=True):
-        a, b = int(row[index["unique_id_l"]]), int(row[index["unique_id_r"]])
-        p, w, gamma = (
-            float(row[index["match_probability"]]),
-            float(row[index["match_weight"]]),
-            row[index["gamma_name"]],
-        )
-        if gamma == household:
-            if p >= settings.threshold and _pair(a, b) not in judged:
-                review.append((*_pair(a, b), p, w))
-            continue
-        edges.append((a, b, p))
-        if settings.review_floor <= p < settings.threshold and _pair(a, b) not in judged:
-            review.append((*_pair(a, b), p, w))
-    return edges, review
+    threshold, floor = settings.threshold, settings.review_floor
+    con.register("apart_in", _pairs_table(state.apart))
+    con.register("together_in", _pairs_table(state.together))
+    con.register("insufficient_in", pa.table({"record_id": pa.array(insufficient, pa.int64())}))
+    con.execute("CREATE OR REPLACE TABLE insufficient AS SELECT * FROM insufficient_in")
+    con.execute(
+        """
+        CREATE OR REPLACE TABLE judged AS
+        SELECT record_a, record_b FROM apart_in UNION SELECT record_a, record_b FROM together_in
+        """
+    )
+    con.execute(
+        f"""
+        CREATE OR REPLACE TABLE review AS
+        SELECT least(s.record_a, s.record_b) AS record_a, greatest(s.record_a, s.record_b) AS record_b,
+               s.probability, s.weight
+        FROM scored s
+        ANTI JOIN judged j
+          ON j.record_a = least(s.record_a, s.record_b) AND j.record_b = greatest(s.record_a, s.record_b)
+        WHERE (s.gamma_name = {household} AND s.probability >= {threshold!r})
+           OR (s.gamma_name IS DISTINCT FROM {household}
+               AND s.probability >= {floor!r} AND s.probability < {threshold!r})
+        """
+    )
+    chains = (
+        """
+        UNION ALL
+        SELECT record_id, next_record, 1.0 FROM (
+            SELECT record_id, lead(record_id) OVER (PARTITION BY subject_id ORDER BY record_id) AS next_record
+            FROM previous
+        ) WHERE next_record IS NOT NULL
+        """
+        if incremental
+        else ""
+    )
+    con.execute(
+        f"""
+        CREATE OR REPLACE TABLE edges AS
+        SELECT record_a, record_b, probability FROM scored WHERE gamma_name IS DISTINCT FROM {household}
+        UNION ALL
+        SELECT representative, record_id, 1.0 FROM duplicates
+        UNION ALL
+        SELECT t.record_a, t.record_b, 1.0 FROM together_in t
+        SEMI JOIN all_records a ON a.record_id = t.record_a SEMI JOIN all_records b ON b.record_id = t.record_b
+        UNION ALL
+        SELECT r.record_a, r.record_b, r.probability FROM reference_edges r
+        ANTI JOIN apart_in j
+          ON j.record_a = least(r.record_a, r.record_b) AND j.record_b = greatest(r.record_a, r.record_b)
+        {chains}
+        """
+    )
+    for name in ("apart_in", "together_in", "insufficient_in"):
+        con.unregister(name)
 
 
-def _existing_chains(members: dict[int, tuple[int, float | None]]) -> list[Edge]:
-    """Existing subjects as edges of probability 1 (a chain through their members), so new records join them."""
-    by_subject: dict[int, list[int]] = defaultdict(list)
-    for record, (subject, _) in members.items():
-        by_subject[subject].append(record)
-    chains: list[Edge] = []
-    for records in by_subject.values():
-        records.sort()
-        chains.extend((a, b, 1.0) for a, b in itertools.pairwise(records))
-    return chains
-
-
-def _member_probability(clusters: dict[int, int], edges: list[Edge], threshold: float) -> dict[int, float]:
-    """Each record's strongest link to another record of its group (how it came to belong)."""
-    best: dict[int, float] = {}
-    for a, b, p in edges:
-        if p >= threshold and clusters.get(a) == clusters.get(b) and a in clusters:
-            if p > best.get(a, -1.0):
-                best[a] = p
-            if p > best.get(b, -1.0):
-                best[b] = p
-    return best
-
-
-def _assign_subjects(
-    groups: dict[int, list[int]], old: dict[int, tuple[int, float | None]]
-) -> tuple[dict[int, int | None], dict[int, int]]:
+def _assign_subjects(con: duckdb.DuckDBPyConnection) -> tuple[dict[int, int], dict[int, int]]:
     """Which existing subject each new group continues: the one it shares most records with, each subject once.
-    Returns group -> subject (None: a new subject) and retired subject -> the subject that took most of it."""
-    overlap: Counter[tuple[int, int]] = Counter()
-    for key, records in groups.items():
-        for record in records:
-            if record in old:
-                overlap[(key, old[record][0])] += 1
-    taken_groups: dict[int, int | None] = {}
+    Returns group -> subject (groups continuing no subject are left out) and retired subject -> the group that
+    took most of it (-1: none)."""
+    overlap = con.execute(
+        """
+        SELECT m.cluster_key, p.subject_id, count(*) AS n FROM membership m JOIN previous p USING (record_id)
+        GROUP BY ALL ORDER BY n DESC, p.subject_id, m.cluster_key
+        """
+    ).fetchall()
+    taken_groups: dict[int, int] = {}
     taken_subjects: set[int] = set()
-    for (key, subject), _count in sorted(overlap.items(), key=lambda kv: (-kv[1], kv[0][1], kv[0][0])):
+    successor: dict[int, tuple[int, int]] = {}
+    for key, subject, count in overlap:
+        if subject not in successor:
+            successor[subject] = (key, count)  # rows come largest first
         if key in taken_groups or subject in taken_subjects:
             continue
         taken_groups[key] = subject
         taken_subjects.add(subject)
-    for key in groups:
-        taken_groups.setdefault(key, None)
     retired: dict[int, int] = {}
-    successor: dict[int, tuple[int, int]] = {}
-    for (key, subject), count in overlap.items():
-        if subject not in taken_subjects and count > successor.get(subject, (0, 0))[1]:
-            successor[subject] = (key, count)
-    for subject in {s for s, _ in old.values()} - taken_subjects:
-        retired[subject] = successor[subject][0] if subject in successor else -1
+    for (subject,) in con.execute("SELECT DISTINCT subject_id FROM previous").fetchall():
+        if subject not in taken_subjects:
+            retired[subject] = successor[subject][0] if subject in successor else -1
     return taken_groups, retired
 
 
 def _write_subjects(
     session: Session,
+    con: duckdb.DuckDBPyConnection,
     report: ResolveReport,
     run_id: int,
-    clusters: dict[int, int],
-    probability: dict[int, float],
     insufficient: set[int],
-    state: _State,
 ) -> None:
-    groups: dict[int, list[int]] = defaultdict(list)
-    for record, key in clusters.items():
-        groups[key].append(record)
-    assignment, retired = _assign_subjects(groups, state.members)
-    old_sets: dict[int, set[int]] = defaultdict(set)
-    for record, (subject, _) in state.members.items():
-        old_sets[subject].add(record)
-    changed_keys = [
-        key
-        for key, records in groups.items()
-        if assignment[key] is None or old_sets.get(assignment[key] or -1) != set(records)
-    ]
-    attributes = canonical_attributes(session, {key: groups[key] for key in changed_keys})
+    assignment, retired = _assign_subjects(con)
+    con.register(
+        "continued",
+        pa.table(
+            {
+                "cluster_key": pa.array(list(assignment), pa.int64()),
+                "subject_id": pa.array(list(assignment.values()), pa.int64()),
+            }
+        ),
+    )
+    # A group is unchanged when it continues a subject whose members are exactly its records.
+    changed_rows = con.execute(
+        """
+        WITH groups AS (
+            SELECT m.cluster_key, c.subject_id, count(*) AS n,
+                   count(*) FILTER (WHERE p.subject_id = c.subject_id) AS kept
+            FROM membership m LEFT JOIN continued c USING (cluster_key) LEFT JOIN previous p USING (record_id)
+            GROUP BY ALL
+        ), before AS (SELECT subject_id, count(*) AS n FROM previous GROUP BY ALL)
+        SELECT g.cluster_key, g.subject_id, g.n FROM groups g LEFT JOIN before b USING (subject_id)
+        WHERE g.subject_id IS NULL OR g.kept <> g.n OR b.n IS DISTINCT FROM g.n
+        ORDER BY g.cluster_key
+        """
+    ).fetchall()
+    con.register("changed_keys", pa.table({"cluster_key": pa.array([key for key, _, _ in changed_rows], pa.int64())}))
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE changed_groups AS
+        SELECT record_id, cluster_key AS group_key FROM membership SEMI JOIN changed_keys USING (cluster_key)
+        """
+    )
+    con.unregister("changed_keys")
+    attributes = canonical_attributes_in(con, "changed_groups")
     now = utcnow()
-    new_keys = [key for key in changed_keys if assignment[key] is None]
+    new_keys = [key for key, subject, _ in changed_rows if subject is None]
+    sizes = {key: n for key, _, n in changed_rows}
+    connection = session.connection()
     if new_keys:
         # Ids are given here rather than returned by the database: INSERT ... RETURNING in bulk grew
         # quadratically in SQLAlchemy's result splicing (18 s for 12k subjects, hours at a million records).
@@ -443,63 +602,80 @@ def _write_subjects(
         rows = []
         for offset, key in enumerate(new_keys):
             assignment[key] = first_id + offset
-            row = _subject_row(groups[key], attributes[key], key in insufficient, run_id, now)
+            row = _subject_row(sizes[key], attributes[key], key in insufficient, run_id, now)
             rows.append({"id": first_id + offset, **row})
-        for start in range(0, len(rows), 10000):
-            session.execute(insert(Subject), rows[start : start + 10000])
+        for start in range(0, len(rows), _BATCH):
+            connection.execute(insert(Subject), rows[start : start + _BATCH])
         if session.get_bind().dialect.name == "postgresql":
             session.execute(
                 text("SELECT setval(pg_get_serial_sequence('subject', 'id'), :last)"),
                 {"last": first_id + len(rows) - 1},
             )
     updates = []
-    for key in changed_keys:
-        existing = assignment[key]
-        if key in new_keys or existing is None:
+    for key, subject, n in changed_rows:
+        if subject is None:
             continue
-        row = _subject_row(groups[key], attributes[key], key in insufficient, run_id, now)
+        row = _subject_row(n, attributes[key], key in insufficient, run_id, now)
         row.pop("created_run_id")
         row.pop("created_at")
-        updates.append({"id": existing, "status": "active", "merged_into_id": None, **row})
+        updates.append({"b_id": subject, "status": "active", "merged_into_id": None, **row})
     if updates:
-        session.execute(update(Subject), updates)
+        statement = update(Subject).where(Subject.id == bindparam("b_id"))
+        for start in range(0, len(updates), _BATCH):
+            connection.execute(statement, updates[start : start + _BATCH])
     report.subjects_created = len(new_keys)
-    report.subjects_changed = len(changed_keys) - len(new_keys)
+    report.subjects_changed = len(changed_rows) - len(new_keys)
+    con.unregister("continued")
+    con.register(
+        "assigned",
+        pa.table(
+            {
+                "cluster_key": pa.array(list(assignment), pa.int64()),
+                "subject_id": pa.array(list(assignment.values()), pa.int64()),
+            }
+        ),
+    )
     # Members: only rows whose subject or probability changed are written.
-    inserts, changes, removals = [], [], []
-    final: dict[int, tuple[int, float | None]] = {}
-    for key, records in groups.items():
-        assigned = assignment[key]
-        assert assigned is not None
-        subject_id: int = assigned
-        for record in records:
-            p = probability.get(record)
-            final[record] = (subject_id, p)
-            previous = state.members.get(record)
-            if previous is None:
-                inserts.append(
-                    {"record_id": record, "subject_id": subject_id, "match_probability": p, "run_id": run_id}
-                )
-            elif previous[0] != subject_id or previous[1] != p:
-                changes.append(
-                    {"record_id": record, "subject_id": subject_id, "match_probability": p, "run_id": run_id}
-                )
-    removals = [r for r in state.members if r not in final]
-    if removals:
-        session.execute(delete(SubjectMember).where(SubjectMember.record_id.in_(removals)))
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE final_members AS
+        SELECT m.record_id, a.subject_id, m.probability FROM membership m JOIN assigned a USING (cluster_key)
+        """
+    )
+    removals = [
+        r for (r,) in con.execute("SELECT record_id FROM previous ANTI JOIN final_members USING (record_id)").fetchall()
+    ]
+    for start in range(0, len(removals), _BATCH):
+        connection.execute(delete(SubjectMember).where(SubjectMember.record_id.in_(removals[start : start + _BATCH])))
+    changes = [
+        {"b_record_id": r, "subject_id": s, "match_probability": p, "run_id": run_id}
+        for r, s, p in con.execute(
+            """
+            SELECT f.record_id, f.subject_id, f.probability FROM final_members f JOIN previous p USING (record_id)
+            WHERE p.subject_id <> f.subject_id OR p.probability IS DISTINCT FROM f.probability
+            """
+        ).fetchall()
+    ]
     if changes:
-        session.execute(update(SubjectMember), changes)
-    if inserts:
-        session.execute(insert(SubjectMember), inserts)
+        statement = update(SubjectMember).where(SubjectMember.record_id == bindparam("b_record_id"))
+        for start in range(0, len(changes), _BATCH):
+            connection.execute(statement, changes[start : start + _BATCH])
+    inserts = con.execute(
+        f"""
+        SELECT record_id, subject_id, probability, {int(run_id)} FROM final_members ANTI JOIN previous USING (record_id)
+        ORDER BY record_id
+        """
+    ).fetchall()
+    _insert_rows(session, "subject_member", ("record_id", "subject_id", "match_probability", "run_id"), inserts)
     if retired:
-        key_to_subject = {key: assignment[key] for key in groups}
-        session.execute(
-            update(Subject),
+        statement = update(Subject).where(Subject.id == bindparam("b_id"))
+        connection.execute(
+            statement,
             [
                 {
-                    "id": subject,
+                    "b_id": subject,
                     "status": "retired",
-                    "merged_into_id": key_to_subject.get(successor) if successor >= 0 else None,
+                    "merged_into_id": assignment.get(successor) if successor >= 0 else None,
                     "member_count": 0,
                     "updated_run_id": run_id,
                     "updated_at": now,
@@ -507,19 +683,20 @@ def _write_subjects(
                 for subject, successor in retired.items()
             ],
         )
+    con.unregister("assigned")
     report.subjects_retired = len(retired)
-    report.subjects = len(groups)
-    report.singletons = sum(1 for records in groups.values() if len(records) == 1)
+    report.subjects = _one(con, "SELECT count(DISTINCT cluster_key) FROM membership")
+    report.singletons = _one(
+        con, "SELECT count(*) FROM (SELECT cluster_key FROM membership GROUP BY ALL HAVING count(*) = 1)"
+    )
 
 
-def _subject_row(
-    records: list[int], attributes: dict[str, Any], insufficient: bool, run_id: int, now: Any
-) -> dict[str, Any]:
+def _subject_row(size: int, attributes: dict[str, Any], insufficient: bool, run_id: int, now: Any) -> dict[str, Any]:
     canonical = attributes["attributes"]
     return {
         "status": "active",
-        "insufficient": insufficient and len(records) == 1,
-        "member_count": len(records),
+        "insufficient": insufficient and size == 1,
+        "member_count": size,
         "given_name": _clip(canonical.get("given_name"), 200),
         "family_name": _clip(canonical.get("family_name"), 200),
         "full_name": _clip(canonical.get("full_name"), 400),
@@ -540,15 +717,33 @@ def _clip(value: Any, size: int) -> str | None:
     return str(value)[:size]
 
 
-def _write_review(session: Session, run_id: int, review: list[tuple[int, int, float, float]], state: _State) -> int:
+def _insert_rows(session: Session, table: str, columns: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
+    """Plain rows (no JSON, no defaults) straight to the driver's executemany: SQLAlchemy's per-row parameter
+    handling cost more than the insert itself at a million members."""
+    connection = session.connection()
+    style = connection.dialect.paramstyle
+    marks = ", ".join("?" if style == "qmark" else "%s" for _ in columns)
+    statement = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})"
+    for start in range(0, len(rows), _BATCH):
+        connection.exec_driver_sql(statement, rows[start : start + _BATCH])
+
+
+def _write_review(session: Session, con: duckdb.DuckDBPyConnection, run_id: int) -> int:
     """Replace the pending queue with this run's uncertain pairs (decided and skipped ones stay)."""
     session.execute(delete(ReviewPair).where(ReviewPair.status == "pending"))
-    kept = {_pair(a, b) for a, b in session.execute(select(ReviewPair.record_a_id, ReviewPair.record_b_id))}
-    fresh = [r for r in sorted(review, key=lambda r: (-r[2], r[0], r[1])) if (r[0], r[1]) not in kept]
-    fresh = fresh[:REVIEW_LIMIT]
+    kept = session.execute(select(ReviewPair.record_a_id, ReviewPair.record_b_id)).all()
+    con.register("kept_pairs", _pairs_table({_pair(a, b) for a, b in kept}))
+    fresh = con.execute(
+        f"""
+        SELECT r.record_a, r.record_b, r.probability, r.weight FROM review r
+        ANTI JOIN kept_pairs k ON k.record_a = r.record_a AND k.record_b = r.record_b
+        ORDER BY r.probability DESC, r.record_a, r.record_b LIMIT {REVIEW_LIMIT}
+        """
+    ).fetchall()
+    con.unregister("kept_pairs")
     if fresh:
         now = utcnow()
-        session.execute(
+        session.connection().execute(
             insert(ReviewPair),
             [
                 {
@@ -623,4 +818,4 @@ def _finish(
     )
 
 
-__all__ = ["ResolveReport", "ResolveSettings", "resolve", "to_arrow"]
+__all__ = ["ResolveReport", "ResolveSettings", "resolve"]

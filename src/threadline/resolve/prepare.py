@@ -1,7 +1,13 @@
 """From stored records to the flat table Splink compares: one row per person-like record, matching forms only.
 
 Messages are not people (their participants are contact records of their own); media rows are not either.
-Everything here is deterministic, so the same records always give the same table."""
+Everything here is deterministic, so the same records always give the same table.
+
+Two paths give the same table. `read_records` + `prepare_tables` is the one resolve runs: one pass over the
+store in Python (each record's matching forms, its values for canonical attributes and its keys for references,
+collected column by column into Arrow), then the work over the whole set (shared identifiers, identical rows) in
+DuckDB. `prepare` does the same a row at a time, in plain Python: the obviously-correct twin the tests hold the
+fast path to."""
 
 from __future__ import annotations
 
@@ -15,13 +21,16 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any
 
+import duckdb
 import pyarrow as pa  # type: ignore[import-untyped]
 import yaml
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from threadline.ingest.normalise import name_key
-from threadline.model import SourceRecord
+from threadline.model import SourceFile, SourceRecord
+from threadline.resolve.references import reference_name
+from threadline.resolve.subjects import CANONICAL_FIELDS, IDENTIFIER_FIELDS, first_value, values
 
 # Record types that are people (or a person's trace); messages and media are not.
 PERSON_TYPES = ("customer", "order", "contact", "payment", "account")
@@ -105,6 +114,8 @@ def to_arrow(rows: list[dict[str, Any]]) -> pa.Table:
 
 
 def _text(value: Any) -> str | None:
+    if value.__class__ is str:
+        return value.strip() or None
     if isinstance(value, list):
         value = value[0] if value else None
     if value is None:
@@ -122,6 +133,7 @@ def _list(value: Any) -> list[str]:
     return [text] if text else []
 
 
+@lru_cache(maxsize=1 << 18)
 def _key(value: str | None) -> str | None:
     if not value:
         return None
@@ -314,3 +326,253 @@ def collapse_identical(rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]]
         else:
             duplicates[row["unique_id"]] = representative
     return kept, duplicates
+
+
+# ------------------------------------------------------------------------------------------------ the fast path
+
+_CHUNK = 50_000
+CANONICAL_COLUMNS: dict[str, pa.DataType] = {
+    "record_id": pa.int64(),
+    "stamp": pa.string(),
+    **{name: pa.string() for name in CANONICAL_FIELDS},
+    **{kind: pa.list_(pa.string()) for kind in IDENTIFIER_FIELDS},
+}
+KEY_COLUMNS: dict[str, pa.DataType] = {
+    "record_id": pa.int64(),
+    "seizure_id": pa.int64(),
+    "source_table": pa.string(),
+    "record_key": pa.string(),
+    "name": pa.string(),
+}
+KEY_VALUE_COLUMNS: dict[str, pa.DataType] = {
+    "position": pa.int64(),
+    "record_id": pa.int64(),
+    "seizure_id": pa.int64(),
+    "source_table": pa.string(),
+    "column_name": pa.string(),
+    "value": pa.string(),
+}
+
+
+@dataclass
+class RecordTables:
+    """What resolve needs from every person-like record, read in one pass over the store: matching forms (with
+    `sufficient`), the values canonical attributes are chosen from, and the keys and key-like values references
+    are found in (see references.py)."""
+
+    forms: pa.Table
+    canonical: pa.Table
+    keys: pa.Table
+    key_values: pa.Table
+    skipped_values: Counter[str] = field(default_factory=Counter)
+    by_type: Counter[str] = field(default_factory=Counter)
+
+
+class _Columns:
+    """Arrow columns built a chunk at a time, so the Python objects of a million rows never live at once."""
+
+    def __init__(self, types: dict[str, pa.DataType]) -> None:
+        self.types = types
+        self.lists: list[list[Any]] = [[] for _ in types]
+        self.batches: list[pa.RecordBatch] = []
+
+    def flush(self) -> None:
+        if self.lists[0]:
+            arrays = [pa.array(values, type=kind) for values, kind in zip(self.lists, self.types.values(), strict=True)]
+            self.batches.append(pa.RecordBatch.from_arrays(arrays, names=list(self.types)))
+            for values in self.lists:
+                values.clear()
+
+    def table(self) -> pa.Table:
+        self.flush()
+        schema = pa.schema(list(self.types.items()))
+        return pa.Table.from_batches(self.batches, schema=schema)
+
+
+def source_table(path: str, locator: str) -> str:
+    """A table of the seizure: a file, or a sheet of a workbook ("Orders!12" locates row 12 of sheet Orders)."""
+    return f"{path}!{locator.split('!', 1)[0]}" if "!" in locator else path
+
+
+def reference_values(fields: dict[str, Any], record_key: str | None) -> list[tuple[str, str]]:
+    """(column, value) pairs of a record that may name another record: its `extra` columns and its own key (a
+    refund sheet keyed by order number names the order)."""
+    extra = fields.get("extra")
+    found = dict(extra) if isinstance(extra, dict) else {}
+    if record_key:
+        found["record_id"] = record_key
+    return [
+        (column, str(value).strip())
+        for column, value in found.items()
+        if isinstance(value, str | int) and str(value).strip()
+    ]
+
+
+def read_records(session: Session) -> RecordTables:
+    """One pass over the person-like records (ordered by id) into Arrow tables."""
+    query = (
+        select(
+            SourceRecord.id,
+            SourceRecord.record_type,
+            SourceRecord.fields,
+            SourceFile.seizure_id,
+            SourceFile.path,
+            SourceRecord.locator,
+            SourceRecord.record_key,
+        )
+        .join(SourceFile, SourceRecord.source_file_id == SourceFile.id)
+        .where(SourceRecord.record_type.in_(PERSON_TYPES))
+        .order_by(SourceRecord.id)
+    )
+    skipped: Counter[str] = Counter()
+    by_type: Counter[str] = Counter()
+    forms = _Columns({**COLUMNS, "sufficient": pa.bool_()})
+    canonical = _Columns(CANONICAL_COLUMNS)
+    keys = _Columns(KEY_COLUMNS)
+    key_values = _Columns(KEY_VALUE_COLUMNS)
+    form_names = list(COLUMNS)
+    form_lists = forms.lists
+    sufficient_list = form_lists[-1]
+    canonical_lists = list(zip(CANONICAL_FIELDS, canonical.lists[2 : 2 + len(CANONICAL_FIELDS)], strict=True))
+    identifier_lists = list(zip(IDENTIFIER_FIELDS.values(), canonical.lists[2 + len(CANONICAL_FIELDS) :], strict=True))
+    ids, stamps = canonical.lists[0], canonical.lists[1]
+    position = 0
+    result = session.connection().execute(query.execution_options(yield_per=_CHUNK))
+    for count, (record_id, record_type, fields, seizure_id, path, locator, record_key) in enumerate(result, 1):
+        fields = fields or {}
+        get = fields.get
+        by_type[record_type] += 1
+        row = record_row(record_id, record_type, fields, skipped)
+        for column, name in zip(form_lists, form_names, strict=False):
+            column.append(row[name])
+        sufficient_list.append(sufficient(row))
+        ids.append(record_id)
+        stamps.append(f"{get('date') or ''}#{record_id:012d}")
+        # The common cases inline (absent, a plain string); anything else through the same helpers.
+        for name, column in canonical_lists:
+            value = get(name)
+            if value is None:
+                column.append(None)
+            elif value.__class__ is str:
+                column.append(value.strip() or None)
+            else:
+                column.append(first_value(value))
+        for source, column in identifier_lists:
+            value = get(source)
+            column.append(None if value is None else values(value) or None)
+        table = source_table(path, locator)
+        key_row = (record_id, seizure_id, table, record_key, reference_name(fields))
+        for column, item in zip(keys.lists, key_row, strict=True):
+            column.append(item)
+        if record_key or "extra" in fields:
+            for column_name, value in reference_values(fields, record_key):
+                for column, item in zip(
+                    key_values.lists, (position, record_id, seizure_id, table, column_name, value), strict=True
+                ):
+                    column.append(item)
+                position += 1
+        if count % _CHUNK == 0:
+            for columns_ in (forms, canonical, keys, key_values):
+                columns_.flush()
+    return RecordTables(forms.table(), canonical.table(), keys.table(), key_values.table(), skipped, by_type)
+
+
+@dataclass
+class PreparedTables:
+    """The outcome of `prepare_tables`: in its DuckDB connection, `records` (the table Splink compares, one
+    representative per group of identical rows, ordered by id), `duplicates` (record -> its representative)
+    and `all_records` (every person-like record id); here, the counts for the report."""
+
+    compared: int
+    insufficient: list[int]
+    duplicates: int
+    records: int
+    skipped_values: Counter[str]
+    shared_identifiers: dict[str, int]
+    by_type: Counter[str]
+
+
+_FORM_COLUMNS = ", ".join(COLUMNS)
+_MATCH_LIST = ", ".join(_MATCH_COLUMNS)
+_EVIDENCE = (
+    "(emails IS NOT NULL OR phones IS NOT NULL OR username IS NOT NULL OR national_id IS NOT NULL"
+    " OR dob IS NOT NULL OR (postal_code IS NOT NULL AND street_tokens IS NOT NULL))"
+)
+
+
+def _kept(column: str, shared: str) -> str:
+    kept = f"list_filter({column}, lambda v: NOT list_contains({shared}, v))"
+    return f"CASE WHEN len({kept}) = 0 THEN NULL ELSE {kept} END"
+
+
+def prepare_tables(con: duckdb.DuckDBPyConnection, tables: RecordTables) -> PreparedTables:
+    """`prepare` over the whole set in DuckDB: shared e-mails and phones dropped, identical rows collapsed."""
+    con.register("forms", tables.forms)
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE shared_values AS
+        WITH named AS (
+            SELECT 'emails' AS kind, unnest(emails) AS value, coalesce(name_sorted, '') AS name
+            FROM forms WHERE sufficient
+            UNION ALL
+            SELECT 'phones', unnest(phones), coalesce(name_sorted, '') FROM forms WHERE sufficient
+        ), repeated AS (
+            SELECT kind, value, name FROM named GROUP BY ALL HAVING count(*) >= 2
+        )
+        SELECT kind, value FROM repeated GROUP BY ALL HAVING count(*) >= {SHARED_NAMES}
+        """
+    )
+    shared = dict.fromkeys(("emails", "phones"), 0)
+    shared.update(dict(con.execute("SELECT kind, count(*) FROM shared_values GROUP BY kind").fetchall()))
+    kept_phones = _kept("f.phones", "s.phones")
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE matchable AS
+        WITH s AS (
+            SELECT coalesce(list(value) FILTER (WHERE kind = 'emails'), []) AS emails,
+                   coalesce(list(value) FILTER (WHERE kind = 'phones'), []) AS phones
+            FROM shared_values
+        ), cleaned AS (
+            SELECT f.* EXCLUDE (sufficient) REPLACE (
+                CASE WHEN list_has_any(f.emails, s.emails) THEN {_kept("f.emails", "s.emails")}
+                     ELSE f.emails END AS emails,
+                CASE WHEN list_has_any(f.phones, s.phones) THEN {kept_phones} ELSE f.phones END AS phones,
+                CASE WHEN list_has_any(f.phones, s.phones)
+                     THEN list_sort(list_distinct(list_transform({kept_phones}, lambda p: right(p, 7))))
+                     ELSE f.phone_tails END AS phone_tails
+            )
+            FROM forms f, s
+            WHERE f.sufficient
+        )
+        SELECT *, CASE WHEN {_EVIDENCE} THEN min(unique_id) OVER (PARTITION BY {_MATCH_LIST})
+                       ELSE unique_id END AS representative
+        FROM cleaned
+        """
+    )
+    con.execute(
+        f"""
+        CREATE OR REPLACE TABLE records AS
+        SELECT {_FORM_COLUMNS} FROM matchable WHERE representative = unique_id ORDER BY unique_id
+        """
+    )
+    con.execute(
+        """
+        CREATE OR REPLACE TABLE duplicates AS
+        SELECT unique_id AS record_id, representative FROM matchable WHERE representative <> unique_id
+        """
+    )
+    con.execute("CREATE OR REPLACE TABLE all_records AS SELECT unique_id AS record_id FROM forms")
+    con.execute("DROP TABLE matchable")
+    insufficient = [r for (r,) in con.execute("SELECT unique_id FROM forms WHERE NOT sufficient ORDER BY 1").fetchall()]
+    con.unregister("forms")
+    ((compared,),) = con.execute("SELECT count(*) FROM records").fetchall()
+    ((duplicates,),) = con.execute("SELECT count(*) FROM duplicates").fetchall()
+    return PreparedTables(
+        compared=int(compared),
+        insufficient=insufficient,
+        duplicates=int(duplicates),
+        records=tables.forms.num_rows,
+        skipped_values=tables.skipped_values,
+        shared_identifiers=shared,
+        by_type=tables.by_type,
+    )

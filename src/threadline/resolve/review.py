@@ -22,7 +22,7 @@ from threadline.model import (
     SubjectMember,
 )
 from threadline.resolve import engine as engines
-from threadline.resolve.prepare import iter_records, prepare, record_row
+from threadline.resolve.prepare import prepare_tables, read_records, record_row
 from threadline.resolve.training import linker_for, model_settings
 
 SHOWN_FIELDS = (
@@ -168,9 +168,9 @@ def explain(session: Session, record_a: int, record_b: int) -> Explanation:
         if record is None:
             raise NotFoundError(f"no record {record_id}: record ids are in `threadline export records`")
         rows[record_id] = record_row(record.id, record.record_type, record.fields, Counter())
-    prepared = prepare(iter_records(session))
     api = engines.duckdb_api()
-    frame = engines.register(api, prepared.table(), "records")
+    prepare_tables(api.duckdb_con, read_records(session))
+    frame = api.register("records", table_name="records_in")
     linker = linker_for(frame, model_settings(model.settings))
     for column in ("name_sorted", "family"):
         linker.table_management.compute_tf_table(column)
