@@ -7,6 +7,7 @@ import csv
 import shutil
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 from sqlalchemy import func, select
 
@@ -14,7 +15,11 @@ from threadline.core.db import Store
 from threadline.ingest.pipeline import ingest
 from threadline.model import AuditEvent, ResolveModel, ReviewPair, Subject, SubjectLink, SubjectMember
 from threadline.resolve import ResolveSettings, resolve
+from threadline.resolve.engine import work_connection
+from threadline.resolve.prepare import PERSON_TYPES, read_records
+from threadline.resolve.references import find_references, references_in
 from threadline.resolve.review import explain, judge, subject_view
+from threadline.resolve.subjects import canonical_attributes, canonical_attributes_in
 from threadline.resolve.truth import pairwise_score, truth_people
 from threadline.synth.generate import generate
 
@@ -192,3 +197,37 @@ def test_links_between_subjects_and_export(store: Store, seizure: Path, tmp_path
     assert result.exit_code == 0, result.output
     result = runner.invoke(app, ["--db", url, "subjects", "show", "999999"])
     assert result.exit_code == 1 and "no subject 999999" in result.output
+
+
+def test_the_set_work_in_duckdb_equals_its_python_twins(store: Store, seizure: Path) -> None:
+    _ingest(store, seizure)
+    with store.session() as session:
+        tables = read_records(session)
+        slow_references = find_references(session, PERSON_TYPES)
+        truth = truth_people(session, seizure / "truth" / "records.csv")
+        groups: dict[int, list[int]] = {}
+        people: dict[str, int] = {}
+        for record in tables.forms.column("unique_id").to_pylist():
+            key = people.setdefault(truth.get(record, f"alone {record}"), record)
+            groups.setdefault(key, []).append(record)
+        slow_attributes = canonical_attributes(session, groups)
+    con = work_connection()
+    for name in ("keys", "key_values", "canonical"):
+        con.register(name, getattr(tables, name))
+    fast_references = references_in(con)
+    assert fast_references.columns == slow_references.columns and fast_references.columns
+    assert fast_references.name_conflicts == slow_references.name_conflicts
+    fast_edges = con.execute("SELECT record_a, record_b, probability FROM reference_edges").fetchall()
+    assert sorted(fast_edges) == sorted(slow_references.edges)
+    con.register(
+        "groups_in",
+        pa.table(
+            {
+                "record_id": [r for records in groups.values() for r in records],
+                "group_key": [key for key, records in groups.items() for _ in records],
+            }
+        ),
+    )
+    assert canonical_attributes_in(con, "groups_in") == slow_attributes
+    assert any(len(v["identifiers"]) > 1 for v in slow_attributes.values())
+    con.close()

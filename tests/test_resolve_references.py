@@ -13,8 +13,9 @@ from threadline.core.db import Store
 from threadline.ingest.pipeline import ingest
 from threadline.model import SourceRecord, SubjectMember
 from threadline.resolve import ResolveSettings, resolve
-from threadline.resolve.prepare import PERSON_TYPES
-from threadline.resolve.references import find_references, names_compatible
+from threadline.resolve.engine import work_connection
+from threadline.resolve.prepare import PERSON_TYPES, read_records
+from threadline.resolve.references import find_references, names_compatible, references_in
 
 CUSTOMERS = """customer_id,first_name,last_name,email,referred_by
 C1,Marta,Kowalczyk,marta.k@example.org,
@@ -60,8 +61,16 @@ def test_orders_payments_join_their_customer_but_not_a_paying_partner(store: Sto
     ingest(store, _seizure(tmp_path / "seizure"))
     with store.session() as session:
         found = find_references(session, PERSON_TYPES)
+        tables = read_records(session)
     assert found.columns == {"orders.csv.customer_id -> customers.csv": 5, "payments.csv.order_id -> orders.csv": 3}
     assert found.name_conflicts == 1  # Greta pays Jonas's order
+    con = work_connection()
+    con.register("keys", tables.keys)
+    con.register("key_values", tables.key_values)
+    fast = references_in(con)  # the path resolve runs, held to the twin above
+    assert (fast.columns, fast.name_conflicts) == (found.columns, found.name_conflicts)
+    assert sorted(con.execute("SELECT * FROM reference_edges").fetchall()) == sorted(found.edges)
+    con.close()
     report = resolve(store, ResolveSettings())
     assert report.references["edges"] == 7
     subject = _subject_of(store)

@@ -7,10 +7,13 @@ import random
 from collections import Counter
 from itertools import combinations
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from threadline.resolve import spec
 from threadline.resolve.clusters import cluster
-from threadline.resolve.engine import duckdb_api, register
-from threadline.resolve.prepare import nicknames, prepare, record_row, to_arrow
+from threadline.resolve.engine import duckdb_api, register, work_connection
+from threadline.resolve.prepare import nicknames, prepare, prepare_tables, record_row, record_tables, to_arrow
 from threadline.resolve.training import linker_for
 from threadline.resolve.truth import ingest_locators, pairwise_score
 
@@ -119,3 +122,71 @@ def test_truth_locators_follow_each_format() -> None:
     assert ingest_locators("payments.jsonl", "3") == "3"
     assert ingest_locators("contacts.vcf", "4") == "card 4"
     assert ingest_locators("mail.mbox", "5") == "message 5"
+
+
+def _fast_prepare(
+    records: list[tuple[int, str, dict[str, object]]],
+) -> tuple[object, list[dict[str, object]], dict[int, int]]:
+    tables = record_tables((rid, kind, fields, 1, "seizure.csv", str(rid + 1), None) for rid, kind, fields in records)
+    con = work_connection()
+    prepared = prepare_tables(con, tables)
+    rows = con.sql("SELECT * FROM records ORDER BY unique_id").to_arrow_table().to_pylist()
+    duplicates = dict(con.execute("SELECT record_id, representative FROM duplicates").fetchall())
+    con.close()
+    return prepared, rows, duplicates
+
+
+def _messy_records(rng: random.Random, count: int) -> list[tuple[int, str, dict[str, object]]]:
+    """Few distinct values, so identical rows, shared mailboxes and households all occur."""
+    givens = ["anna", "bob", "robert", "carl", "dora", " eve ", "=?utf-8?q?Ren=C3=A9?=", ""]
+    families = ["berg", "smith", "nowak", "o'brien", "müller", ""]
+    records = []
+    for rid in range(1, count + 1):
+        fields: dict[str, object] = {}
+        if rng.random() < 0.9:
+            fields["given_name_key"] = rng.choice(givens)
+        if rng.random() < 0.85:
+            fields["family_name_key"] = rng.choice(families)
+        if rng.random() < 0.1:
+            fields["full_name"] = rng.choice(["Anna Berg", "=?utf-8?b?QW5uYQ==?=", "Solo"])
+        if rng.random() < 0.5:
+            fields["date_of_birth"] = rng.choice(["1980-03-07", "1980-07-03", "1980-13-01", "07/03/1980", "1991-12-12"])
+        if rng.random() < 0.6:
+            fields["email_canonical"] = rng.sample(["info@office.example", "a@x.example", "bad", "b@y.example"], 2)
+        if rng.random() < 0.4:
+            fields["phone"] = rng.choice([["+441632960001"], ["+441632960001", "12"], "+33123456789", []])
+        if rng.random() < 0.4:
+            fields["postal_code"] = rng.choice(["sw1a 1aa", "75001", " "])
+            fields["street"] = rng.choice(["10 Downing Street", "Rue de la Paix 3", None])
+        if rng.random() < 0.1:
+            fields["username"] = rng.choice(["Bobby", "anna_b"])
+        if rng.random() < 0.05:
+            fields["ip"] = ["10.0.0.1", "10.0.0.1"]
+        records.append((rid, rng.choice(["customer", "order", "contact"]), fields))
+    # An office mailbox: ten different people, each writing twice.
+    for i in range(20):
+        fields = _fields(f"clerk{i // 2}", "office", email_canonical=["desk@office.example"])
+        records.append((count + 1 + i, "contact", fields))
+    return records
+
+
+def test_the_fast_preparation_equals_the_row_by_row_twin() -> None:
+    records = _messy_records(random.Random(8), 3000)
+    prepared, rows, duplicates = _fast_prepare(records)
+    twin = prepare(records)
+    assert prepared.insufficient == twin.insufficient
+    assert prepared.shared_identifiers == twin.shared_identifiers and twin.shared_identifiers["emails"] >= 1
+    assert rows == sorted(twin.rows, key=lambda r: r["unique_id"])
+    assert duplicates == twin.duplicates and len(duplicates) > 100
+    assert prepared.skipped_values == twin.skipped_values
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(min_value=1, max_value=60), st.integers(min_value=0, max_value=10_000))
+def test_the_fast_preparation_equals_the_twin_on_small_sets(count: int, seed: int) -> None:
+    records = _messy_records(random.Random(seed), count)
+    prepared, rows, duplicates = _fast_prepare(records)
+    twin = prepare(records)
+    assert prepared.insufficient == twin.insufficient
+    assert rows == sorted(twin.rows, key=lambda r: r["unique_id"])
+    assert duplicates == twin.duplicates

@@ -408,6 +408,9 @@ def reference_values(fields: dict[str, Any], record_key: str | None) -> list[tup
     ]
 
 
+Row = tuple[int, str, dict[str, Any] | None, int, str, str, str | None]
+
+
 def read_records(session: Session) -> RecordTables:
     """One pass over the person-like records (ordered by id) into Arrow tables."""
     query = (
@@ -423,7 +426,14 @@ def read_records(session: Session) -> RecordTables:
         .join(SourceFile, SourceRecord.source_file_id == SourceFile.id)
         .where(SourceRecord.record_type.in_(PERSON_TYPES))
         .order_by(SourceRecord.id)
+        .execution_options(yield_per=_CHUNK)
     )
+    return record_tables(session.connection().execute(query))
+
+
+def record_tables(rows: Iterable[Row]) -> RecordTables:
+    """Rows (id, record type, fields, seizure id, file path, locator, record key), in id order, into Arrow
+    tables: the loop of `read_records`, without the store."""
     skipped: Counter[str] = Counter()
     by_type: Counter[str] = Counter()
     forms = _Columns({**COLUMNS, "sufficient": pa.bool_()})
@@ -437,8 +447,7 @@ def read_records(session: Session) -> RecordTables:
     identifier_lists = list(zip(IDENTIFIER_FIELDS.values(), canonical.lists[2 + len(CANONICAL_FIELDS) :], strict=True))
     ids, stamps = canonical.lists[0], canonical.lists[1]
     position = 0
-    result = session.connection().execute(query.execution_options(yield_per=_CHUNK))
-    for count, (record_id, record_type, fields, seizure_id, path, locator, record_key) in enumerate(result, 1):
+    for count, (record_id, record_type, fields, seizure_id, path, locator, record_key) in enumerate(rows, 1):
         fields = fields or {}
         get = fields.get
         by_type[record_type] += 1
@@ -461,14 +470,13 @@ def read_records(session: Session) -> RecordTables:
             value = get(source)
             column.append(None if value is None else values(value) or None)
         table = source_table(path, locator)
-        key_row = (record_id, seizure_id, table, record_key, reference_name(fields))
+        key_row: tuple[Any, ...] = (record_id, seizure_id, table, record_key, reference_name(fields))
         for column, item in zip(keys.lists, key_row, strict=True):
             column.append(item)
         if record_key or "extra" in fields:
-            for column_name, value in reference_values(fields, record_key):
-                for column, item in zip(
-                    key_values.lists, (position, record_id, seizure_id, table, column_name, value), strict=True
-                ):
+            for column_name, found in reference_values(fields, record_key):
+                value_row: tuple[Any, ...] = (position, record_id, seizure_id, table, column_name, found)
+                for column, item in zip(key_values.lists, value_row, strict=True):
                     column.append(item)
                 position += 1
         if count % _CHUNK == 0:
