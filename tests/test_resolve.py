@@ -16,6 +16,7 @@ from threadline.ingest.pipeline import ingest
 from threadline.model import AuditEvent, ResolveModel, ReviewPair, Subject, SubjectLink, SubjectMember
 from threadline.resolve import ResolveSettings, resolve
 from threadline.resolve.engine import work_connection
+from threadline.resolve.links import links_found, links_found_in
 from threadline.resolve.prepare import PERSON_TYPES, read_records
 from threadline.resolve.references import find_references, references_in
 from threadline.resolve.review import explain, judge, subject_view
@@ -230,4 +231,18 @@ def test_the_set_work_in_duckdb_equals_its_python_twins(store: Store, seizure: P
     )
     assert canonical_attributes_in(con, "groups_in") == slow_attributes
     assert any(len(v["identifiers"]) > 1 for v in slow_attributes.values())
+
+    resolve(store, ResolveSettings(), actor="test")
+    with store.session() as session:
+        members = session.execute(select(SubjectMember.record_id, SubjectMember.subject_id)).all()
+        con.register(
+            "members_in", pa.table({"record_id": [r for r, _ in members], "subject_id": [s for _, s in members]})
+        )
+        links_found_in(session, con, "members_in")
+        slow_links = links_found(session)
+    fast_links = [
+        (a, b, kind, value, list(ids), n) for a, b, kind, value, ids, n in con.execute("SELECT * FROM links").fetchall()
+    ]
+    assert fast_links == slow_links
+    assert {kind for _, _, kind, *_ in slow_links} >= {"message", "email"}
     con.close()

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from threadline.resolve import spec
 from threadline.resolve.clusters import cluster
-from threadline.resolve.engine import duckdb_api, register, work_connection
+from threadline.resolve.engine import duckdb_api, make_api, register, work_connection
 from threadline.resolve.prepare import nicknames, prepare, prepare_tables, record_row, record_tables, to_arrow
 from threadline.resolve.training import linker_for
 from threadline.resolve.truth import ingest_locators, pairwise_score
@@ -190,3 +190,31 @@ def test_the_fast_preparation_equals_the_twin_on_small_sets(count: int, seed: in
     assert prepared.insufficient == twin.insufficient
     assert rows == sorted(twin.rows, key=lambda r: r["unique_id"])
     assert duplicates == twin.duplicates
+
+
+def test_a_placeholder_email_and_a_very_common_name_block_nothing() -> None:
+    # 1,500 walk-in customers given the same placeholder address (each under their own name, so it is not a
+    # "shared" mailbox), and 1,200 different John Smiths: blocks of 1.1M and 0.7M pairs without the cap.
+    records = [
+        (i + 1, "customer", _fields(f"given{i}", f"family{i}", email_canonical=["none@placeholder.example"]))
+        for i in range(1500)
+    ]
+    records += [
+        (
+            2000 + i,
+            "customer",
+            _fields("john", "smith", date_of_birth=f"19{50 + i % 50}-01-{1 + i % 28:02d}", postal_code=f"{10000 + i}"),
+        )
+        for i in range(1200)
+    ]
+    tables = record_tables((rid, kind, fields, 1, "customers.csv", str(rid), None) for rid, kind, fields in records)
+    con = work_connection()
+    prepared = prepare_tables(con, tables)
+    assert prepared.capped_keys["block_email"] == 1 and prepared.capped_keys["block_name"] == 1
+    frame = make_api("duckdb", con).register("records", table_name="records_in")
+    blocked = linker_for(frame, spec.settings()).inference.compute_blocked_pairs_for_predict()
+    pairs = con.execute(f"SELECT count(*) FROM {blocked.physical_name}").fetchall()[0][0]
+    assert pairs < 20000
+    fast = con.sql("SELECT * FROM records ORDER BY unique_id").to_arrow_table().to_pylist()
+    assert fast == sorted(prepare(records).rows, key=lambda r: r["unique_id"])
+    con.close()

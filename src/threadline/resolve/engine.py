@@ -44,6 +44,7 @@ def work_connection(memory_limit: str | None = WORK_MEMORY, threads: int | None 
     if threads:
         con.execute(f"SET threads = {int(threads)}")
     con.execute("SET preserve_insertion_order = false")
+    con.execute("SET enable_progress_bar = false")
     return con
 
 

@@ -36,7 +36,7 @@ from threadline.model import (
 from threadline.resolve import engine as engines
 from threadline.resolve import spec
 from threadline.resolve.clusters import cluster_in
-from threadline.resolve.links import subject_links
+from threadline.resolve.links import subject_links_in
 from threadline.resolve.prepare import prepare_tables, read_records
 from threadline.resolve.references import references_in
 from threadline.resolve.subjects import canonical_attributes_in
@@ -84,6 +84,8 @@ class ResolveReport:
     references: dict[str, Any] = field(default_factory=dict)
     skipped_values: dict[str, int] = field(default_factory=dict)
     shared_identifiers: dict[str, int] = field(default_factory=dict)
+    # Blocking key values held by more than spec.BLOCK_CAP records, left out of blocking (the giant-block guard).
+    capped_blocking_keys: dict[str, int] = field(default_factory=dict)
     model_version: int | None = None
     trained: bool = False
     training: dict[str, Any] = field(default_factory=dict)
@@ -322,6 +324,7 @@ def _resolve(
     report.insufficient = len(prepared.insufficient)
     report.skipped_values = dict(prepared.skipped_values)
     report.shared_identifiers = prepared.shared_identifiers
+    report.capped_blocking_keys = {k: v for k, v in prepared.capped_keys.items() if v}
     con.execute(
         "CREATE OR REPLACE TABLE new_records AS SELECT record_id FROM all_records ANTI JOIN previous USING (record_id)"
     )
@@ -447,7 +450,7 @@ def _resolve(
         _write_subjects(session, con, report, run.id, set(prepared.insufficient))
         report.review_queue = _write_review(session, con, run.id)
         clock.phase("links")
-        report.links = subject_links(session, run.id)
+        report.links = subject_links_in(session, con, "final_members", run.id)
         report.timings = clock.stop()
         _finish(session, report, settings, model, state, actor, started, run)
     return report

@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 
 from threadline.ingest.normalise import name_key
 from threadline.model import SourceFile, SourceRecord
+from threadline.resolve import spec
 from threadline.resolve.references import reference_name
 from threadline.resolve.subjects import CANONICAL_FIELDS, IDENTIFIER_FIELDS, first_value, values
 
@@ -104,13 +105,44 @@ class Prepared:
     skipped_values: Counter[str] = field(default_factory=Counter)
     shared_identifiers: dict[str, int] = field(default_factory=dict)
     by_type: Counter[str] = field(default_factory=Counter)
+    capped_keys: dict[str, int] = field(default_factory=dict)
 
     def table(self) -> pa.Table:
         return to_arrow(self.rows)
 
 
+BLOCK_COLUMNS: dict[str, pa.DataType] = {
+    name: pa.list_(pa.string()) if exploded else pa.string() for name, (_, exploded) in spec.BLOCKING_KEYS.items()
+}
+
+
 def to_arrow(rows: list[dict[str, Any]]) -> pa.Table:
-    return pa.table({name: pa.array([r[name] for r in rows], type=kind) for name, kind in COLUMNS.items()})
+    """Rows as the table Splink compares (block keys as None where `add_block_keys` did not run)."""
+    kinds = {**COLUMNS, **BLOCK_COLUMNS}
+    return pa.table({name: pa.array([r.get(name) for r in rows], type=kind) for name, kind in kinds.items()})
+
+
+def add_block_keys(rows: list[dict[str, Any]]) -> dict[str, int]:
+    """The blocking keys of spec.BLOCKING_KEYS on each row, values held by more than spec.BLOCK_CAP rows left out.
+    Returns how many values each key left out."""
+    capped: dict[str, int] = {}
+    for name, (columns, exploded) in spec.BLOCKING_KEYS.items():
+        if exploded:
+            held = Counter(value for row in rows for value in row[columns[0]] or ())
+            frequent = {value for value, n in held.items() if n > spec.BLOCK_CAP}
+            for row in rows:
+                values = row[columns[0]]
+                row[name] = [v for v in values if v not in frequent] or None if values else None
+        else:
+            keys = [
+                "|".join(row[c] for c in columns) if all(row[c] is not None for c in columns) else None for row in rows
+            ]
+            counted = Counter(key for key in keys if key is not None)
+            frequent = {key for key, n in counted.items() if n > spec.BLOCK_CAP}
+            for row, key in zip(rows, keys, strict=True):
+                row[name] = key if key is not None and key not in frequent else None
+        capped[name] = len(frequent)
+    return capped
 
 
 def _text(value: Any) -> str | None:
@@ -292,7 +324,8 @@ def prepare(records: Iterable[tuple[int, str, dict[str, Any]]]) -> Prepared:
             insufficient.append(record_id)
     shared = drop_shared(rows)
     rows, duplicates = collapse_identical(rows)
-    return Prepared(rows, insufficient, duplicates, skipped, shared, by_type)
+    capped = add_block_keys(rows)
+    return Prepared(rows, insufficient, duplicates, skipped, shared, by_type, capped)
 
 
 _MATCH_COLUMNS = [c for c in COLUMNS if c not in ("unique_id", "record_type")]
@@ -498,6 +531,7 @@ class PreparedTables:
     skipped_values: Counter[str]
     shared_identifiers: dict[str, int]
     by_type: Counter[str]
+    capped_keys: dict[str, int] = field(default_factory=dict)
 
 
 _FORM_COLUMNS = ", ".join(COLUMNS)
@@ -511,6 +545,54 @@ _EVIDENCE = (
 def _kept(column: str, shared: str) -> str:
     kept = f"list_filter({column}, lambda v: NOT list_contains({shared}, v))"
     return f"CASE WHEN len({kept}) = 0 THEN NULL ELSE {kept} END"
+
+
+def _block_keys(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    """`add_block_keys` in SQL: table `records` from `representatives`, ordered by id."""
+    frequent = []
+    keys = []
+    for name, (columns, exploded) in spec.BLOCKING_KEYS.items():
+        if exploded:
+            frequent.append(
+                f"""SELECT '{name}' AS name, value FROM (SELECT unnest({columns[0]}) AS value FROM representatives)
+                    GROUP BY ALL HAVING count(*) > {spec.BLOCK_CAP}"""
+            )
+        else:
+            present = " AND ".join(f"{c} IS NOT NULL" for c in columns)
+            key = f"CASE WHEN {present} THEN concat_ws('|', {', '.join(columns)}) END"
+            keys.append(f"{key} AS {name}")
+            frequent.append(
+                f"""SELECT '{name}', {name} FROM (SELECT {key} AS {name} FROM representatives)
+                    WHERE {name} IS NOT NULL GROUP BY ALL HAVING count(*) > {spec.BLOCK_CAP}"""
+            )
+    con.execute(f"CREATE OR REPLACE TEMP TABLE frequent_keys AS {' UNION ALL '.join(frequent)}")
+    selected = []
+    for name, (columns, exploded) in spec.BLOCKING_KEYS.items():
+        if exploded:
+            kept = _kept(columns[0], f"f.{name}")
+            selected.append(
+                f"CASE WHEN list_has_any({columns[0]}, f.{name}) THEN {kept} ELSE {columns[0]} END AS {name}"
+            )
+        else:
+            capped = f"(SELECT value FROM frequent_keys WHERE name = '{name}')"
+            selected.append(f"CASE WHEN {name} IN {capped} THEN NULL ELSE {name} END AS {name}")
+    lists = ", ".join(
+        f"coalesce(list(value) FILTER (WHERE name = '{name}'), []) AS {name}"
+        for name, (_, exploded) in spec.BLOCKING_KEYS.items()
+        if exploded
+    )
+    con.execute(
+        f"""
+        CREATE OR REPLACE TABLE records AS
+        WITH f AS (SELECT {lists} FROM frequent_keys),
+             keyed AS (SELECT *, {", ".join(keys)} FROM representatives)
+        SELECT {_FORM_COLUMNS}, {", ".join(selected)} FROM keyed, f ORDER BY unique_id
+        """
+    )
+    con.execute("DROP TABLE representatives")
+    counted = dict.fromkeys(spec.BLOCKING_KEYS, 0)
+    counted.update(dict(con.execute("SELECT name, count(*) FROM frequent_keys GROUP BY name").fetchall()))
+    return counted
 
 
 def prepare_tables(con: duckdb.DuckDBPyConnection, tables: RecordTables) -> PreparedTables:
@@ -559,10 +641,11 @@ def prepare_tables(con: duckdb.DuckDBPyConnection, tables: RecordTables) -> Prep
     )
     con.execute(
         f"""
-        CREATE OR REPLACE TABLE records AS
-        SELECT {_FORM_COLUMNS} FROM matchable WHERE representative = unique_id ORDER BY unique_id
+        CREATE OR REPLACE TEMP TABLE representatives AS
+        SELECT {_FORM_COLUMNS} FROM matchable WHERE representative = unique_id
         """
     )
+    capped = _block_keys(con)
     con.execute(
         """
         CREATE OR REPLACE TABLE duplicates AS
@@ -583,4 +666,5 @@ def prepare_tables(con: duckdb.DuckDBPyConnection, tables: RecordTables) -> Prep
         skipped_values=tables.skipped_values,
         shared_identifiers=shared,
         by_type=tables.by_type,
+        capped_keys=capped,
     )

@@ -22,7 +22,7 @@ from threadline.model import (
     SubjectMember,
 )
 from threadline.resolve import engine as engines
-from threadline.resolve.prepare import prepare_tables, read_records, record_row
+from threadline.resolve.prepare import add_block_keys, prepare_tables, read_records, record_row
 from threadline.resolve.training import linker_for, model_settings
 
 SHOWN_FIELDS = (
@@ -168,6 +168,7 @@ def explain(session: Session, record_a: int, record_b: int) -> Explanation:
         if record is None:
             raise NotFoundError(f"no record {record_id}: record ids are in `threadline export records`")
         rows[record_id] = record_row(record.id, record.record_type, record.fields, Counter())
+    add_block_keys(list(rows.values()))  # Splink reads every column the settings name, blocking keys included
     api = engines.duckdb_api()
     prepare_tables(api.duckdb_con, read_records(session))
     frame = api.register("records", table_name="records_in")
