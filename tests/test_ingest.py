@@ -358,3 +358,47 @@ def test_mixed_date_orders_are_read_by_each_records_country(store: Store, tmp_pa
     assert by_name["Us Person0"]["date_of_birth"] == "1980-03-25"
     assert "date_of_birth_ambiguous" in by_name["Nobody Known"]["flags"]
     assert "flags" not in by_name["De Person2"]
+
+
+def test_parallel_ingest_writes_what_the_serial_one_writes(store: Store, seizure: Path) -> None:
+    """Worker processes build the records of large files; every file made so must equal the one-process run."""
+    serial = _run(store, seizure, operation="serial", batch_size=3, parallel_min_bytes=1 << 40)
+    parallel = _run(store, seizure, operation="parallel", batch_size=3, parallel_min_bytes=0)
+    assert [f.to_dict() | {"source_file_id": None} for f in serial.files] == [
+        f.to_dict() | {"source_file_id": None} for f in parallel.files
+    ]
+
+    def written(seizure_id: int) -> tuple[list[tuple[object, ...]], list[tuple[object, ...]], list[tuple[object, ...]]]:
+        with store.session() as session:
+            records = session.execute(
+                select(
+                    SourceFile.path,
+                    SourceRecord.locator,
+                    SourceRecord.row,
+                    SourceRecord.record_type,
+                    SourceRecord.record_key,
+                    SourceRecord.raw,
+                    SourceRecord.fields,
+                )
+                .join(SourceFile)
+                .where(SourceFile.seizure_id == seizure_id)
+                .order_by(SourceFile.path, SourceRecord.id)
+            ).all()
+            identifiers = session.execute(
+                select(SourceFile.path, SourceRecord.locator, Identifier.kind, Identifier.value)
+                .join(SourceRecord, Identifier.record_id == SourceRecord.id)
+                .join(SourceFile)
+                .where(SourceFile.seizure_id == seizure_id)
+                .order_by(SourceFile.path, SourceRecord.id, Identifier.id)
+            ).all()
+            quarantined = session.execute(
+                select(SourceFile.path, QuarantinedRow.locator, QuarantinedRow.reason, QuarantinedRow.raw_text)
+                .join(SourceFile)
+                .where(SourceFile.seizure_id == seizure_id)
+                .order_by(SourceFile.path, QuarantinedRow.id)
+            ).all()
+        return [tuple(r) for r in records], [tuple(r) for r in identifiers], [tuple(r) for r in quarantined]
+
+    ours, theirs = written(serial.seizure_id), written(parallel.seizure_id)
+    assert len(ours[0]) > 20 and ours[1] and ours[2]
+    assert ours == theirs

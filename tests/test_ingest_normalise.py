@@ -89,6 +89,14 @@ def test_name_key_is_ascii_and_idempotent(text: str) -> None:
     split_full_name(text)
 
 
+@settings(max_examples=2000, deadline=None)
+@given(any_text, any_text)
+def test_name_key_of_two_parts_is_their_keys_joined(given_name: str, family_name: str) -> None:
+    """build_fields keys a full name it made from given and family names by joining their keys."""
+    parts = [k for k in (name_key(given_name), name_key(family_name)) if k]
+    assert name_key(f"{given_name} {family_name}") == " ".join(parts)
+
+
 # --------------------------------------------------------------------------------------------------- e-mail
 
 
@@ -167,6 +175,16 @@ def test_canonical_email_is_stable_under_case_changes(local: str, domain: str, m
     assert a is not None and b is not None
     assert a.canonical == b.canonical
     assert a.valid == b.valid
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.from_regex(r"[A-Za-z0-9._%+@-]{1,30}", fullmatch=True))
+def test_plain_address_shortcut_agrees_with_full_cleaning(text: str) -> None:
+    """normalise_email skips _email_text for plain addresses: it must give what _email_text gives."""
+    from threadline.ingest.normalise import _PLAIN_EMAIL, _email_text
+
+    if _PLAIN_EMAIL.fullmatch(text) and not text.endswith("."):
+        assert _email_text(text) == text.lower()
 
 
 @fast
@@ -507,6 +525,16 @@ def test_postal_code_not_fitting_the_country_is_flagged() -> None:
     unknown = normalise_postal_code(" ab  12 ", None)
     assert unknown is not None and unknown.value == "AB 12" and unknown.valid_for_country is None
     assert normalise_postal_code("  ", "DE") is None
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.text(st.sampled_from("0123456789ABLTVXZ- ٣ab"), max_size=10), st.data())
+def test_mask_pattern_agrees_with_the_character_loop(compact: str, data: st.DataObject) -> None:
+    """Postal masks are fitted with one regular expression; _fit_mask is its slow, obvious twin."""
+    from threadline.ingest.normalise import _POSTAL_MASKS, _fit_mask, _mask_form
+
+    mask = data.draw(st.sampled_from(sorted({m for masks in _POSTAL_MASKS.values() for m in masks})))
+    assert _mask_form(compact, mask) == _fit_mask(compact, mask)
 
 
 def test_countries_consistent_is_weak_evidence() -> None:

@@ -26,8 +26,8 @@ __all__ = ["valid_e164"]
 _NON_GEO = "001"
 _MIN_NSN, _MAX_NSN, _MAX_CC, _MAX_INPUT = 2, 17, 3, 250
 _PLAIN = re.compile(r"[0-9 ()./+\-]*")
-_START = re.compile(r"[+0-9]")
-_UNWANTED_END = re.compile(r"[^0-9]+$")
+_LEAD, _TAIL = " ()./-", " ()./-+"
+_ASCII_DIGIT = re.compile("[0-9]")
 _EXTENSION = re.compile(r"([0-9 ()./+\-]*[0-9]) ?(?:[xX]|[eE][xX][tT]\.?) ?[0-9]{1,9}")
 _NOT_DIGIT = str.maketrans("", "", " ()./+-")
 # ValidationResult values of phonenumbers' _test_number_length that matter here.
@@ -195,15 +195,13 @@ def _country_code(digits: str) -> tuple[int, str]:
     return 0, digits
 
 
-def _extract_country_code(number: str, region: _Region | None) -> tuple[int, str]:
-    """phonenumbers' _maybe_extract_country_code for plain text."""
+def _extract_country_code(number: str, digits: str, region: _Region | None) -> tuple[int, str]:
+    """phonenumbers' _maybe_extract_country_code for plain text (``digits``: its digits)."""
     if not number:
         return 0, ""
     international = True
-    if number[0] == "+":
-        full = number[1:].translate(_NOT_DIGIT)
-    else:
-        full = number.translate(_NOT_DIGIT)
+    full = digits
+    if number[0] != "+":
         match = region.idd.match(full) if region is not None and region.idd is not None else None
         if match is not None and not full[match.end() :].startswith("0"):
             full = full[match.end() :]
@@ -227,18 +225,18 @@ def _extract_country_code(number: str, region: _Region | None) -> tuple[int, str
 
 def _parse(number: str, region_code: str | None) -> tuple[int, str]:
     """phonenumbers' parse for text that _plain_number accepted: (country code, national significant number)."""
-    if not _viable(number):
-        raise _NotANumber
     digits = number.translate(_NOT_DIGIT)
+    if len(number) < _MIN_NSN or (len(digits) < 3 and not (len(number) == 2 and number.isdigit())):
+        raise _NotANumber  # phonenumbers' _is_viable_phone_number
     if region_code is None and number[0] != "+":
         raise _NotANumber
     region = _region(region_code) if region_code is not None else None
     try:
-        code, national = _extract_country_code(number, region)
+        code, national = _extract_country_code(number, digits, region)
     except _NotANumber as exc:
         if not (exc.invalid_country_code and number[0] == "+"):
             raise
-        code, national = _extract_country_code(number[1:], region)
+        code, national = _extract_country_code(number[1:], digits, region)
         if code == 0:
             raise _NotANumber(invalid_country_code=True) from None
     if code != 0:
@@ -295,12 +293,10 @@ def _plain_number(candidate: str) -> str | None:
         if extension is None:
             return None
         candidate = extension.group(1)
-        if not _viable(candidate[_START.search(candidate).start() :]):  # type: ignore[union-attr]
+        if not _viable(candidate.lstrip(_LEAD)):
             return None
-    start = _START.search(candidate)
-    if start is None:
-        return None
-    number = _UNWANTED_END.sub("", candidate[start.start() :])
+    # Up to the first "+" or digit, and without the non-digits at the end.
+    number = candidate.lstrip(_LEAD).rstrip(_TAIL)
     if "+" in number[1:]:
         return None
     return number
@@ -319,9 +315,14 @@ def valid_e164(text: str, default_region: str | None) -> str | None:
 
     Answers exactly as ``normalise.phone_e164(text, default_region)`` does for valid numbers, with None where that
     says invalid."""
-    raw = " ".join(norm._clean(text).split())
-    if not any(c.isdigit() for c in raw):
-        return None
+    if text.isascii() and text.isprintable():  # what _clean would leave as it is
+        raw = " ".join(text.split())
+        if not _ASCII_DIGIT.search(raw):
+            return None
+    else:
+        raw = " ".join(norm._clean(text).split())
+        if not any(c.isdigit() for c in raw):
+            return None
     trunk = norm._TRUNK_IN_INTERNATIONAL.match(raw)
     candidates = [f"{trunk.group(1)} {raw[trunk.end() :]}" if trunk else raw]
     stripped = candidates[0].lstrip("([ ")

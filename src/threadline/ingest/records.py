@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from functools import lru_cache
 from typing import Any
 
 from threadline.ingest import normalise as norm
@@ -39,12 +40,19 @@ def _values(value: Any) -> list[str]:
 def _split(values: Iterable[str]) -> list[str]:
     out: list[str] = []
     for value in values:
-        out.extend(p for p in _SPLIT_MULTI.split(value) if p)
+        if ";" in value or "," in value or "/" in value or "\n" in value:
+            out.extend(p for p in _SPLIT_MULTI.split(value) if p)
+        elif value:
+            out.append(value)
     return out
 
 
 def _unique(values: Iterable[str]) -> list[str]:
     return list(dict.fromkeys(values))
+
+
+# Dates repeat across a file (a few tens of thousands of birth dates); parsing one is dearer than the look-up.
+_parse_date = lru_cache(maxsize=1 << 17)(norm.parse_date)
 
 
 def build_fields(
@@ -55,7 +63,9 @@ def build_fields(
 ) -> tuple[dict[str, Any], list[tuple[str, str]]]:
     """Canonical fields and (kind, value) identifiers for one record.
 
-    `values` maps canonical field names to a verbatim string or a list of them (several source columns)."""
+    `values` maps canonical field names to a verbatim string or a list of them (several source columns).
+    This runs once per record of a million-row file, so the common cases go first and absent fields cost
+    nothing."""
     fields: dict[str, Any] = {}
     flags: list[str] = []
     identifiers: list[tuple[str, str]] = []
@@ -63,36 +73,43 @@ def build_fields(
     # Only the fields this record has: most rows fill a handful of the canonical fields.
     present: dict[str, list[str]] = {}
     for name, value in values.items():
-        found = _values(value)
-        if found:
-            present[name] = found
+        if value.__class__ is str:
+            if value:
+                text = " ".join(value.split())
+                if text:
+                    present[name] = [text]
+        else:
+            found = _values(value)
+            if found:
+                present[name] = found
+    get = present.get
 
-    country_raw = present.get("country", [])
     country = None
-    for raw in country_raw:
-        country = norm.normalise_country(raw)
-        if country:
-            break
+    country_raw = get("country")
     if country_raw:
+        for raw in country_raw:
+            country = norm.normalise_country(raw)
+            if country:
+                break
         fields["country_raw"] = country_raw[0]
         if country:
             fields["country"] = country
         else:
             flags.append("country_unknown")
-    region_for_phones = country or default_country
+    home = country or default_country
 
     for name in _TEXT_FIELDS:
-        texts = present.get(name, [])
+        texts = get(name)
         if texts:
             fields[name] = texts[0] if len(texts) == 1 else "; ".join(texts)
 
-    given = present.get("given_name", [])
-    family = present.get("family_name", [])
-    full = present.get("full_name", [])
+    given = get("given_name")
+    family = get("family_name")
+    full = get("full_name")
     if given:
-        fields["given_name"] = " ".join(given)
+        fields["given_name"] = given[0] if len(given) == 1 else " ".join(given)
     if family:
-        fields["family_name"] = " ".join(family)
+        fields["family_name"] = family[0] if len(family) == 1 else " ".join(family)
     if full:
         fields["full_name"] = full[0]
         if not given and not family:
@@ -103,25 +120,33 @@ def build_fields(
                 fields["family_name"] = split_family
     elif given or family:
         fields["full_name"] = " ".join(p for p in (fields.get("given_name"), fields.get("family_name")) if p)
-    for part in ("given_name", "family_name", "full_name"):
+    keys = []
+    for part in ("given_name", "family_name"):
         if part in fields:
             key = norm.name_key(fields[part])
+            keys.append(key)
             if key:
                 fields[f"{part}_key"] = key
+    if "full_name" in fields:
+        # name_key works character by character and a space stays a boundary, so a full name made here from
+        # its parts has their keys joined: no transliterating of every distinct full name.
+        key = " ".join(k for k in keys if k) if not full else norm.name_key(fields["full_name"])
+        if key:
+            fields["full_name_key"] = key
 
-    aliases = _unique(_split(present.get("aliases", [])))
-    if aliases:
-        fields["aliases"] = aliases
-        fields["aliases_key"] = _unique(k for k in (norm.name_key(a) for a in aliases) if k)
+    if "aliases" in present:
+        aliases = _unique(_split(present["aliases"]))
+        if aliases:
+            fields["aliases"] = aliases
+            fields["aliases_key"] = _unique(k for k in (norm.name_key(a) for a in aliases) if k)
 
     for name in ("date_of_birth", "date"):
-        texts = present.get(name, [])
+        texts = get(name)
         if not texts:
             continue
-        parsed = norm.parse_date(texts[0], orders.get(name))
-        home = country or default_country
+        parsed = _parse_date(texts[0], orders.get(name))
         if parsed is not None and parsed.ambiguous and home:
-            parsed = norm.parse_date(texts[0], "MDY" if home in MONTH_FIRST_COUNTRIES else "DMY")
+            parsed = _parse_date(texts[0], "MDY" if home in MONTH_FIRST_COUNTRIES else "DMY")
         if parsed is None:
             fields[f"{name}_raw"] = texts[0]
             flags.append(f"{name}_unparsed")
@@ -132,64 +157,69 @@ def build_fields(
         if parsed.ambiguous:
             flags.append(f"{name}_ambiguous")
 
-    emails: list[str] = []
-    canonical: list[str] = []
-    for text in _split(present.get("email", [])):
-        email = norm.normalise_email(text)
-        if email is None:
-            continue
-        if not email.valid:
-            fields.setdefault("email_invalid", []).append(text)
-            continue
-        emails.append(email.value)
-        canonical.append(email.canonical)
-    if emails:
-        fields["email"] = _unique(emails)
-        fields["email_canonical"] = _unique(canonical)
-        identifiers.extend(("email", c) for c in fields["email_canonical"])
+    if "email" in present:
+        emails: list[str] = []
+        canonical: list[str] = []
+        for text in _split(present["email"]):
+            email = norm.normalise_email(text)
+            if email is None:
+                continue
+            if not email.valid:
+                fields.setdefault("email_invalid", []).append(text)
+                continue
+            emails.append(email.value)
+            canonical.append(email.canonical)
+        if emails:
+            fields["email"] = emails if len(emails) == 1 else _unique(emails)
+            fields["email_canonical"] = canonical if len(canonical) == 1 else _unique(canonical)
+            identifiers.extend(("email", c) for c in fields["email_canonical"])
 
-    phones: list[str] = []
-    for text in _split(present.get("phone", [])):
-        e164 = valid_e164(text, region_for_phones)
-        if e164:
-            phones.append(e164)
-        elif any(c.isdigit() for c in text):
-            fields.setdefault("phone_invalid", []).append(text)
-    if phones:
-        fields["phone"] = _unique(phones)
-        identifiers.extend(("phone", p) for p in fields["phone"])
+    if "phone" in present:
+        phones: list[str] = []
+        for text in _split(present["phone"]):
+            e164 = valid_e164(text, home)
+            if e164:
+                phones.append(e164)
+            elif any(c.isdigit() for c in text):
+                fields.setdefault("phone_invalid", []).append(text)
+        if phones:
+            fields["phone"] = phones if len(phones) == 1 else _unique(phones)
+            identifiers.extend(("phone", p) for p in fields["phone"])
 
-    postal = present.get("postal_code", [])
+    postal = get("postal_code")
     if postal:
-        code = norm.normalise_postal_code(postal[0], country or default_country)
+        code = norm.normalise_postal_code(postal[0], home)
         if code is not None:
             fields["postal_code"] = code.value
             if code.valid_for_country is False:
                 flags.append("postal_code_unusual_for_country")
 
-    ips: list[str] = []
-    for text in _split(present.get("ip", [])):
-        ip = norm.normalise_ip(text)
-        if ip is None:
-            fields.setdefault("ip_invalid", []).append(text)
-            continue
-        ips.append(ip.value)
-        if not ip.public:
-            fields.setdefault("ip_flags", {})[ip.value] = list(ip.flags)
-    if ips:
-        fields["ip"] = _unique(ips)
-        identifiers.extend(("ip", v) for v in fields["ip"])
+    if "ip" in present:
+        ips: list[str] = []
+        for text in _split(present["ip"]):
+            ip = norm.normalise_ip(text)
+            if ip is None:
+                fields.setdefault("ip_invalid", []).append(text)
+                continue
+            ips.append(ip.value)
+            if not ip.public:
+                fields.setdefault("ip_flags", {})[ip.value] = list(ip.flags)
+        if ips:
+            fields["ip"] = _unique(ips)
+            identifiers.extend(("ip", v) for v in fields["ip"])
 
-    usernames = [u for u in (norm.normalise_username(t) for t in present.get("username", [])) if u]
-    if usernames:
-        fields["username"] = usernames[0]
-        identifiers.extend(("username", u) for u in _unique(usernames))
-    national = [n for n in (norm.normalise_national_id(t) for t in present.get("national_id", [])) if n]
-    if national:
-        fields["national_id"] = national[0]
-        identifiers.extend(("national_id", n) for n in _unique(national))
+    if "username" in present:
+        usernames = [u for u in (norm.normalise_username(t) for t in present["username"]) if u]
+        if usernames:
+            fields["username"] = usernames[0]
+            identifiers.extend(("username", u) for u in _unique(usernames))
+    if "national_id" in present:
+        national = [n for n in (norm.normalise_national_id(t) for t in present["national_id"]) if n]
+        if national:
+            fields["national_id"] = national[0]
+            identifiers.extend(("national_id", n) for n in _unique(national))
 
-    amounts = present.get("amount", [])
+    amounts = get("amount")
     if amounts:
         amount = norm.normalise_amount(amounts[0])
         if amount is None:
@@ -197,7 +227,7 @@ def build_fields(
             flags.append("amount_unparsed")
         else:
             fields["amount"] = str(amount)
-    currencies = present.get("currency", [])
+    currencies = get("currency")
     if currencies:
         currency = norm.normalise_currency(currencies[0])
         if currency:

@@ -12,75 +12,64 @@ from threadline.ingest.sources import SeizedFile
 MAX_FIELD = 1 << 20  # a single field over 1 MiB is not a record of a back office
 
 
-class _LineTap:
-    """Feeds lines to the csv module and remembers which ones made up the current row."""
-
-    def __init__(self, stream: io.TextIOBase) -> None:
-        self.stream = stream
-        self.line_no = 0
-        self.taken: list[str] = []
-
-    def __iter__(self) -> _LineTap:
-        return self
-
-    def __next__(self) -> str:
-        line = self.stream.readline()
-        if not line:
-            raise StopIteration
-        self.line_no += 1
-        self.taken.append(line)
-        return line
-
-    def take(self) -> tuple[int, str]:
-        """(first line number, raw text) of the lines consumed since the last call."""
-        first = self.line_no - len(self.taken) + 1
-        text = "".join(self.taken)
-        self.taken = []
-        return first, text
-
-
 def read_delimited(file: SeizedFile, encoding: str, delimiter: str) -> Iterator[Header | Item]:
     csv.field_size_limit(MAX_FIELD)
     with file.open() as raw:
         stream = io.TextIOWrapper(raw, encoding=encoding, errors=ESCAPE, newline="")
-        tap = _LineTap(stream)
-        reader = csv.reader(tap, delimiter=delimiter, strict=False)
+        # The physical lines the csv module consumed for the current row: their text is what a quarantined row
+        # keeps, and their count moves the line number on. A generator feeds them (cheaper than a class).
+        taken: list[str] = []
+
+        def lines() -> Iterator[str]:
+            for line in iter(stream.readline, ""):
+                taken.append(line)
+                yield line
+
+        reader = csv.reader(lines(), delimiter=delimiter, strict=False)
         header: list[str] | None = None
+        width = 0
         seq = 0
+        consumed = 0  # lines read before the current row
         while True:
             try:
                 fields = next(reader)
             except StopIteration:
                 break
             except csv.Error as exc:
-                line, text = tap.take()
+                line, text = consumed + 1, "".join(taken)
+                consumed += len(taken)
+                taken.clear()
                 seq += 1
                 reason = str(exc)
                 if "field larger than field limit" in reason:
                     reason = f"a field is longer than {MAX_FIELD} bytes; not a record (check the file)"
                 yield Item(seq, line, str(line), raw_text=printable(text, encoding), error=f"unreadable row: {reason}")
                 continue
-            line, text = tap.take()
-            if not any(f.strip() for f in fields):
+            line = consumed + 1
+            text = taken[0] if len(taken) == 1 else "".join(taken)
+            consumed += len(taken)
+            taken.clear()
+            if not "".join(fields).strip():
                 continue  # blank line
             if header is None:
                 header = [printable(h.strip(), encoding) or f"column_{i + 1}" for i, h in enumerate(fields)]
                 header = _unique(header)
+                width = len(header)
                 yield Header(header)
                 continue
             seq += 1
-            if len(fields) > len(header) and not any(f.strip() for f in fields[len(header) :]):
-                fields = fields[: len(header)]  # trailing delimiters only
-            if len(fields) != len(header):
+            if len(fields) > width and not "".join(fields[width:]).strip():
+                fields = fields[:width]  # trailing delimiters only
+            if len(fields) != width:
                 yield Item(
                     seq,
                     line,
                     str(line),
                     raw_text=printable(text, encoding),
-                    error=f"{len(fields)} fields where the header has {len(header)}",
+                    error=f"{len(fields)} fields where the header has {width}",
                 )
                 continue
-            if has_undecodable(text):
+            if not text.isascii() and has_undecodable(text):
                 bad = (
                     next(h for h, f in zip(header, fields, strict=True) if has_undecodable(f))
                     if any(has_undecodable(f) for f in fields)
