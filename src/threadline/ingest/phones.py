@@ -260,6 +260,30 @@ def _parse(number: str, region_code: str | None) -> tuple[int, str]:
     return code, national
 
 
+@dataclass(frozen=True, slots=True)
+class _Shared:
+    """The regions sharing a country code, in phonenumbers' order, with their leading-digit patterns joined
+    into one (alternatives are tried in order, so the first region whose pattern matches is the one found)."""
+
+    regions: tuple[_Region | None, ...]
+    leading: re.Pattern[str] | None  # None: some pattern has groups of its own; try the regions one by one
+    leading_index: dict[str, int]  # group name -> position in regions
+
+
+@lru_cache(maxsize=64)
+def _shared(code: int) -> _Shared:
+    regions = tuple(_region(r) for r in COUNTRY_CODE_TO_REGION_CODE[code])
+    alternatives, index = [], {}
+    for i, region in enumerate(regions):
+        if region is not None and region.leading_digits is not None:
+            if region.leading_digits.groups:
+                return _Shared(regions, None, {})
+            alternatives.append(f"(?P<r{i}>{region.leading_digits.pattern})")
+            index[f"r{i}"] = i
+    leading = re.compile("|".join(alternatives)) if alternatives else None
+    return _Shared(regions, leading, index)
+
+
 def _valid(code: int, nsn: str) -> bool:
     """normalise._valid: the country code's main region first, then phonenumbers' is_valid_number."""
     regions = COUNTRY_CODE_TO_REGION_CODE[code]
@@ -270,15 +294,27 @@ def _valid(code: int, nsn: str) -> bool:
         return True
     if len(regions) == 1:
         return False
-    for region_code in regions:
-        region = _region(region_code)
-        if region is None:
-            continue
-        if region.leading_digits is not None:
-            if region.leading_digits.match(nsn):
-                return region.valid(nsn)
-        elif region.valid(nsn):
+    # phonenumbers' _region_code_for_number_from_list: the first region, in order, whose leading digits match
+    # (its verdict stands) or, having no leading digits, that the number is valid for.
+    shared = _shared(code)
+    if shared.leading is None:
+        for region in shared.regions:
+            if region is None:
+                continue
+            if region.leading_digits is not None:
+                if region.leading_digits.match(nsn):
+                    return region.valid(nsn)
+            elif region.valid(nsn):
+                return True
+        return False
+    match = shared.leading.match(nsn)
+    first = shared.leading_index[match.lastgroup] if match is not None and match.lastgroup else len(regions)
+    for region in shared.regions[:first]:
+        if region is not None and region.leading_digits is None and region.valid(nsn):
             return True
+    if first < len(regions):
+        found = shared.regions[first]
+        return found is not None and found.valid(nsn)
     return False
 
 

@@ -12,7 +12,8 @@ from charset_normalizer import from_bytes
 from threadline.ingest.sources import CHUNK, SeizedFile, is_zip
 
 HEAD = 65536
-_HIGH_LINES = re.compile(rb"[^\n]*[\x80-\xff][^\n]*")
+# Anchored at line starts: unanchored, every position of every ASCII line was tried (quadratic per line).
+_HIGH_LINES = re.compile(rb"(?m)^[^\n\x80-\xff]*[\x80-\xff][^\n]*")
 _SAMPLE_LIMIT = 512 * 1024
 _BOMS = (
     (codecs.BOM_UTF32_LE, "utf-32"),
