@@ -144,10 +144,8 @@ def subject_links(session: Session, run_id: int) -> int:
 
 
 def _columns(rows: Any, names: tuple[str, ...], types: tuple[pa.DataType, ...]) -> pa.Table:
-    lists: list[list[Any]] = [[] for _ in names]
-    for row in rows:
-        for column, value in zip(lists, row, strict=True):
-            column.append(value)
+    fetched = rows if isinstance(rows, list) else rows.fetchall()
+    lists = list(zip(*fetched, strict=True)) if fetched else [() for _ in names]
     return pa.table({n: pa.array(v, type=t) for n, v, t in zip(names, lists, types, strict=True)})
 
 
@@ -155,9 +153,7 @@ def links_found_in(session: Session, con: duckdb.DuckDBPyConnection, members: st
     """`links_found` into table `links` (subject_a, subject_b, kind, value, record_ids, evidence_count) of `con`,
     with `members` (record_id, subject_id) the table of every record's subject."""
     connection = session.connection()
-    identifiers = connection.execute(
-        select(Identifier.kind, Identifier.value, Identifier.record_id).execution_options(yield_per=100_000)
-    )
+    identifiers = connection.execute(select(Identifier.kind, Identifier.value, Identifier.record_id))
     con.register(
         "identifier_rows",
         _columns(identifiers, ("kind", "value", "record_id"), (pa.string(), pa.string(), pa.int64())),
@@ -171,7 +167,6 @@ def links_found_in(session: Session, con: duckdb.DuckDBPyConnection, members: st
             SourceRecord.fields["role"].as_string(),
         )
         .where(SourceRecord.locator.like("message %"))
-        .execution_options(yield_per=100_000)
     )
     con.register(
         "message_rows",

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import duckdb
+import orjson
 import pyarrow as pa  # type: ignore[import-untyped]
 from splink import DuckDBAPI
 from splink.internals.splink_dataframe import SplinkDataFrame
@@ -39,7 +40,7 @@ from threadline.resolve.clusters import cluster_in
 from threadline.resolve.links import subject_links_in
 from threadline.resolve.prepare import prepare_tables, read_records
 from threadline.resolve.references import references_in
-from threadline.resolve.subjects import canonical_attributes_in
+from threadline.resolve.subjects import SUBJECT_COLUMNS, canonical_json_in
 from threadline.resolve.training import linker_for, model_settings, train
 
 Progress = Callable[[str], None]
@@ -48,6 +49,19 @@ REVIEW_FLOOR = 0.5
 REVIEW_LIMIT = 20000
 # Rows per executemany when writing subjects and members.
 _BATCH = 20000
+_SUBJECT_INSERT = (
+    "id",
+    "status",
+    "insufficient",
+    "member_count",
+    *SUBJECT_COLUMNS,
+    "attributes",
+    "identifiers",
+    "created_run_id",
+    "updated_run_id",
+    "created_at",
+    "updated_at",
+)
 
 
 @dataclass
@@ -593,41 +607,72 @@ def _write_subjects(
         """
     )
     con.unregister("changed_keys")
-    attributes = canonical_attributes_in(con, "changed_groups")
+    canonical_json_in(con, "changed_groups")
+    con.register(
+        "changed_in",
+        pa.table(
+            {
+                "cluster_key": pa.array([key for key, _, _ in changed_rows], pa.int64()),
+                "subject_id": pa.array([subject for _, subject, _ in changed_rows], pa.int64()),
+                "n": pa.array([n for _, _, n in changed_rows], pa.int64()),
+            }
+        ),
+    )
+    changed = con.execute(
+        """
+        SELECT c.cluster_key, c.subject_id, c.n, c.n = 1 AND i.record_id IS NOT NULL AS insufficient,
+               left(j.given_name, 200), left(j.family_name, 200), left(j.full_name, 400),
+               left(j.date_of_birth, 10), left(j.country, 2), j.attributes, j.identifiers
+        FROM changed_in c JOIN canonical_json j ON j.group_key = c.cluster_key
+        LEFT JOIN insufficient i ON i.record_id = c.cluster_key
+        ORDER BY c.cluster_key
+        """
+    ).fetchall()
+    con.unregister("changed_in")
     now = utcnow()
-    new_keys = [key for key, subject, _ in changed_rows if subject is None]
-    sizes = {key: n for key, _, n in changed_rows}
     connection = session.connection()
+    stamp = Subject.__table__.c.created_at.type.dialect_impl(connection.dialect).bind_processor(connection.dialect)
+    now_value = stamp(now) if stamp else now
+    new_keys = [row[0] for row in changed if row[1] is None]
     if new_keys:
         # Ids are given here rather than returned by the database: INSERT ... RETURNING in bulk grew
         # quadratically in SQLAlchemy's result splicing (18 s for 12k subjects, hours at a million records).
         first_id = (session.scalar(select(func.max(Subject.id))) or 0) + 1
-        rows = []
-        for offset, key in enumerate(new_keys):
+        inserts = []
+        for offset, (key, _, n, alone, *values, attributes, identifiers) in enumerate(
+            r for r in changed if r[1] is None
+        ):
             assignment[key] = first_id + offset
-            row = _subject_row(sizes[key], attributes[key], key in insufficient, run_id, now)
-            rows.append({"id": first_id + offset, **row})
-        for start in range(0, len(rows), _BATCH):
-            connection.execute(insert(Subject), rows[start : start + _BATCH])
+            row = (first_id + offset, "active", bool(alone), n, *values, attributes, identifiers)
+            inserts.append((*row, run_id, run_id, now_value, now_value))
+        _insert_rows(session, "subject", _SUBJECT_INSERT, inserts)
         if session.get_bind().dialect.name == "postgresql":
             session.execute(
                 text("SELECT setval(pg_get_serial_sequence('subject', 'id'), :last)"),
-                {"last": first_id + len(rows) - 1},
+                {"last": first_id + len(inserts) - 1},
             )
-    updates = []
-    for key, subject, n in changed_rows:
-        if subject is None:
-            continue
-        row = _subject_row(n, attributes[key], key in insufficient, run_id, now)
-        row.pop("created_run_id")
-        row.pop("created_at")
-        updates.append({"b_id": subject, "status": "active", "merged_into_id": None, **row})
+    updates = [
+        {
+            "b_id": subject,
+            "status": "active",
+            "merged_into_id": None,
+            "insufficient": bool(alone),
+            "member_count": n,
+            **dict(zip(SUBJECT_COLUMNS, values, strict=True)),
+            "attributes": orjson.loads(attributes),
+            "identifiers": orjson.loads(identifiers),
+            "updated_run_id": run_id,
+            "updated_at": now,
+        }
+        for _, subject, n, alone, *values, attributes, identifiers in changed
+        if subject is not None
+    ]
     if updates:
         statement = update(Subject).where(Subject.id == bindparam("b_id"))
         for start in range(0, len(updates), _BATCH):
             connection.execute(statement, updates[start : start + _BATCH])
     report.subjects_created = len(new_keys)
-    report.subjects_changed = len(changed_rows) - len(new_keys)
+    report.subjects_changed = len(changed) - len(new_keys)
     con.unregister("continued")
     con.register(
         "assigned",
@@ -694,35 +739,9 @@ def _write_subjects(
     )
 
 
-def _subject_row(size: int, attributes: dict[str, Any], insufficient: bool, run_id: int, now: Any) -> dict[str, Any]:
-    canonical = attributes["attributes"]
-    return {
-        "status": "active",
-        "insufficient": insufficient and size == 1,
-        "member_count": size,
-        "given_name": _clip(canonical.get("given_name"), 200),
-        "family_name": _clip(canonical.get("family_name"), 200),
-        "full_name": _clip(canonical.get("full_name"), 400),
-        "date_of_birth": _clip(canonical.get("date_of_birth"), 10),
-        "country": _clip(canonical.get("country"), 2),
-        "attributes": canonical,
-        "identifiers": attributes["identifiers"],
-        "created_run_id": run_id,
-        "updated_run_id": run_id,
-        "created_at": now,
-        "updated_at": now,
-    }
-
-
-def _clip(value: Any, size: int) -> str | None:
-    if value is None:
-        return None
-    return str(value)[:size]
-
-
 def _insert_rows(session: Session, table: str, columns: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
-    """Plain rows (no JSON, no defaults) straight to the driver's executemany: SQLAlchemy's per-row parameter
-    handling cost more than the insert itself at a million members."""
+    """Rows already in the driver's terms (JSON as text, timestamps bound) straight to its executemany:
+    SQLAlchemy's per-row parameter handling cost more than the insert itself at a million members."""
     connection = session.connection()
     style = connection.dialect.paramstyle
     marks = ", ".join("?" if style == "qmark" else "%s" for _ in columns)

@@ -146,6 +146,8 @@ def add_block_keys(rows: list[dict[str, Any]]) -> dict[str, int]:
 
 
 def _text(value: Any) -> str | None:
+    if value is None:
+        return None
     if value.__class__ is str:
         return value.strip() or None
     if isinstance(value, list):

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 import duckdb
+import orjson
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -26,6 +27,8 @@ CANONICAL_FIELDS = (
     "occupation",
     "organisation",
 )
+# The canonical values a Subject row carries in columns of its own.
+SUBJECT_COLUMNS = ("given_name", "family_name", "full_name", "date_of_birth", "country")
 IDENTIFIER_FIELDS = {
     "email": "email_canonical",
     "phone": "phone",
@@ -86,38 +89,57 @@ def canonical_attributes(session: Session, groups: dict[int, list[int]]) -> dict
     return out
 
 
-def canonical_attributes_in(con: duckdb.DuckDBPyConnection, groups: str) -> dict[int, dict[str, Any]]:
-    """`canonical_attributes` for the groups in table `groups` (record_id, group_key), from the table
-    `canonical` (prepare.CANONICAL_COLUMNS) in `con`."""
+def canonical_json_in(con: duckdb.DuckDBPyConnection, groups: str) -> None:
+    """`canonical_attributes` in DuckDB, for the groups in table `groups` (record_id, group_key), from the table
+    `canonical` (prepare.CANONICAL_COLUMNS) in `con`. Creates table `canonical_json`: group_key, attributes and
+    identifiers as JSON text, and the canonical given_name, family_name, full_name, date_of_birth, country."""
     fields = ", ".join(CANONICAL_FIELDS)
-    out: dict[int, dict[str, Any]] = {}
-    rows = con.execute(
+    order = ", ".join(f"'{f}'" for f in CANONICAL_FIELDS)
+    kinds = list(IDENTIFIER_FIELDS)
+    gathered = ", ".join(
+        f"list_sort(list_distinct(flatten(list(c.{k}) FILTER (WHERE c.{k} IS NOT NULL)))) AS {k}" for k in kinds
+    )
+    named = ", ".join(f"max(value) FILTER (WHERE field = '{f}') AS {f}" for f in SUBJECT_COLUMNS)
+    con.execute(
         f"""
+        CREATE OR REPLACE TEMP TABLE canonical_json AS
         WITH v AS (
             UNPIVOT (SELECT g.group_key, c.stamp, {", ".join(f"c.{f}" for f in CANONICAL_FIELDS)}
                      FROM canonical c JOIN {groups} g USING (record_id))
             ON {fields} INTO NAME field VALUE value
         ), counted AS (
             SELECT group_key, field, value, count(*) AS n, max(stamp) AS last FROM v GROUP BY ALL
-        ), ranked AS (
-            SELECT group_key, field, value,
-                   row_number() OVER (PARTITION BY group_key, field ORDER BY n DESC, last DESC, value DESC) AS rank
-            FROM counted
+        ), chosen AS (
+            SELECT group_key, field, value FROM counted
+            QUALIFY row_number() OVER (PARTITION BY group_key, field ORDER BY n DESC, last DESC, value DESC) = 1
+        ), attributes AS (
+            SELECT group_key, to_json(map_from_entries(
+                       list(struct_pack(k := field, v := value) ORDER BY list_position([{order}], field))
+                   )) AS attributes,
+                   {named}
+            FROM chosen GROUP BY group_key
+        ), held AS (
+            SELECT g.group_key, {gathered} FROM canonical c JOIN {groups} g USING (record_id) GROUP BY g.group_key
+        ), identifiers AS (
+            SELECT group_key, to_json(map_from_entries(list(struct_pack(k := kind, v := found) ORDER BY kind)))
+                   AS identifiers
+            FROM (UNPIVOT held ON {", ".join(kinds)} INTO NAME kind VALUE found)
+            GROUP BY group_key
         )
-        SELECT group_key, list(field), list(value) FROM ranked WHERE rank = 1 GROUP BY group_key
+        SELECT k.group_key, coalesce(a.attributes, '{{}}') AS attributes,
+               coalesce(i.identifiers, '{{}}') AS identifiers, {", ".join(f"a.{f}" for f in SUBJECT_COLUMNS)}
+        FROM (SELECT DISTINCT group_key FROM {groups}) k
+        LEFT JOIN attributes a USING (group_key) LEFT JOIN identifiers i USING (group_key)
         """
-    ).fetchall()
-    order = {name: i for i, name in enumerate(CANONICAL_FIELDS)}
-    for key, names, chosen in rows:
-        pairs = sorted(zip(names, chosen, strict=True), key=lambda item: order[item[0]])
-        out[int(key)] = {"attributes": dict(pairs), "identifiers": {}}
-    kinds = list(IDENTIFIER_FIELDS)
-    aggregates = ", ".join(
-        f"list_sort(list_distinct(flatten(list(c.{k}) FILTER (WHERE c.{k} IS NOT NULL))))" for k in kinds
     )
-    for key, *found in con.execute(
-        f"SELECT g.group_key, {aggregates} FROM canonical c JOIN {groups} g USING (record_id) GROUP BY g.group_key"
-    ).fetchall():
-        entry = out.setdefault(int(key), {"attributes": {}, "identifiers": {}})
-        entry["identifiers"] = {kind: list(v) for kind, v in sorted(zip(kinds, found, strict=True)) if v}
-    return out
+
+
+def canonical_attributes_in(con: duckdb.DuckDBPyConnection, groups: str) -> dict[int, dict[str, Any]]:
+    """`canonical_json_in` read back as `canonical_attributes` returns it."""
+    canonical_json_in(con, groups)
+    return {
+        int(key): {"attributes": orjson.loads(attributes), "identifiers": orjson.loads(identifiers)}
+        for key, attributes, identifiers in con.execute(
+            "SELECT group_key, attributes, identifiers FROM canonical_json"
+        ).fetchall()
+    }
