@@ -9,6 +9,7 @@ operation is an `investigation:Investigation` holding the persons. Jurisdiction 
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import uuid
 from typing import Any
@@ -30,9 +31,23 @@ _ADDRESS_MORE = {"postal_code": "location:postalCode", "country": "location:coun
 _NAMESPACE = uuid.UUID("8f0c1a52-5b7e-5d1e-9a43-2f6b4c1d7e90")
 
 
+_NAMESPACE_SHA1 = hashlib.sha1(_NAMESPACE.bytes, usedforsecurity=False)
+
+
+def name_uuid(name: str) -> str:
+    """`str(uuid.uuid5(_NAMESPACE, name))`, computed without building UUID objects (a package makes millions)."""
+    sha = _NAMESPACE_SHA1.copy()
+    sha.update(name.encode("utf-8"))
+    raw = bytearray(sha.digest()[:16])
+    raw[6] = (raw[6] & 0x0F) | 0x50  # version 5
+    raw[8] = (raw[8] & 0x3F) | 0x80  # RFC 4122 variant
+    h = raw.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
 def _iri(kind: str, *parts: Any) -> str:
     """A stable IRI ending in a UUID (as CASE suggests): the same value gets the same node."""
-    return f"kb:{kind}-{uuid.uuid5(_NAMESPACE, kind + chr(31) + chr(31).join(str(p) for p in parts))}"
+    return f"kb:{kind}-{name_uuid(kind + chr(31) + chr(31).join(str(p) for p in parts))}"
 
 
 def _typed(value: Any, datatype: str) -> dict[str, Any]:

@@ -17,9 +17,9 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import insert, update
+from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from threadline.core.errors import ConflictError, InputError
@@ -158,10 +158,23 @@ def create_leads_bulk(
     if not rows:
         return []
     values = [{**row, "status": "created", "created_at": at, "updated_at": at} for row in rows]
-    ids = list(session.scalars(insert(Lead).returning(Lead.id, sort_by_parameter_order=True), values))
+    # Core executemany without RETURNING (the ORM's ordered RETURNING was most of the time), then the new ids by uid.
+    session.execute(insert(cast(Table, Lead.__table__)), values)
+    uids = [value["uid"] for value in values]
+    by_uid: dict[str, int] = {}
+    for start in range(0, len(uids), 900):
+        by_uid.update(
+            {
+                uid: lead_id
+                for lead_id, uid in session.execute(
+                    select(Lead.id, Lead.uid).where(Lead.uid.in_(uids[start : start + 900]))
+                )
+            }
+        )
+    ids = [by_uid[uid] for uid in uids]
     now = utcnow()
     session.execute(
-        insert(LeadEvent),
+        insert(cast(Table, LeadEvent.__table__)),
         [
             {
                 "uid": str(uuid.uuid4()),
@@ -242,8 +255,14 @@ def send_leads_bulk(
                 "recorded_at": now,
             }
         )
-    session.execute(update(Lead), updates)
-    session.execute(insert(LeadEvent), events)
+    # Core executemany: one statement, the lead's id bound as "lead_id" (a bind may not share a column's name).
+    table = cast(Table, Lead.__table__)
+    columns = [name for name in updates[0] if name != "id"]
+    statement = (
+        update(table).where(table.c.id == bindparam("lead_id")).values({name: bindparam(name) for name in columns})
+    )
+    session.execute(statement, [{**{k: v for k, v in u.items() if k != "id"}, "lead_id": u["id"]} for u in updates])
+    session.execute(insert(cast(Table, LeadEvent.__table__)), events)
     for lead in leads:
         session.expire(lead)
 

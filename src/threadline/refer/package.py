@@ -252,12 +252,13 @@ def manifest_for(
 def zip_package(manifest_bytes: bytes, signature_bytes: bytes, files: dict[str, bytes], when: datetime) -> bytes:
     buffer = io.BytesIO()
     stamp = when.timetuple()[:6]
-    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as archive:
+    # Level 1: a third of level 6's time for a few percent more bytes (and age encrypts the result anyway).
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
         for name, data in [(MANIFEST, manifest_bytes), (SIGNATURE, signature_bytes), *sorted(files.items())]:
             info = zipfile.ZipInfo(name, date_time=stamp)
             info.compress_type = zipfile.ZIP_DEFLATED
             info.external_attr = 0o600 << 16
-            archive.writestr(info, data)
+            archive.writestr(info, data, compresslevel=1)
     return buffer.getvalue()
 
 

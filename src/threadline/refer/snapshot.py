@@ -63,7 +63,20 @@ def build_snapshots(session: Session, subject_ids: Iterable[int]) -> dict[int, d
 
 
 def _build_chunk(session: Session, ids: list[int]) -> dict[int, dict[str, Any]]:
-    subjects = {s.id: s for s in session.scalars(select(Subject).where(Subject.id.in_(ids)))}
+    # Columns, not entities, throughout: ORM identity bookkeeping was most of the time at tens of thousands of leads.
+    subjects = {
+        s.id: s
+        for s in session.execute(
+            select(
+                Subject.id,
+                Subject.full_name,
+                Subject.given_name,
+                Subject.family_name,
+                Subject.date_of_birth,
+                Subject.attributes,
+            ).where(Subject.id.in_(ids))
+        )
+    }
 
     records: dict[int, dict[str, Any]] = {}
     by_subject: dict[int, list[dict[str, Any]]] = defaultdict(list)
@@ -135,13 +148,28 @@ def _build_chunk(session: Session, ids: list[int]) -> dict[int, dict[str, Any]]:
 
     claims: dict[int, list[dict[str, Any]]] = defaultdict(list)
     claim_rows = session.execute(
-        select(JurisdictionClaim, SourceRecord.row, SourceRecord.locator, SourceFile.path, SourceFile.sha256)
+        select(
+            JurisdictionClaim.subject_id,
+            JurisdictionClaim.source,
+            JurisdictionClaim.value,
+            JurisdictionClaim.country,
+            JurisdictionClaim.region,
+            JurisdictionClaim.weight,
+            JurisdictionClaim.ambiguous,
+            JurisdictionClaim.note,
+            JurisdictionClaim.record_id,
+            SourceRecord.row,
+            SourceRecord.locator,
+            SourceFile.path,
+            SourceFile.sha256,
+        )
         .outerjoin(SourceRecord, SourceRecord.id == JurisdictionClaim.record_id)
         .outerjoin(SourceFile, SourceFile.id == SourceRecord.source_file_id)
         .where(JurisdictionClaim.subject_id.in_(ids))
         .order_by(JurisdictionClaim.subject_id, JurisdictionClaim.weight.desc(), JurisdictionClaim.id)
     )
-    for claim, row, locator, path, sha256 in claim_rows:
+    for claim in claim_rows:
+        row, locator, path, sha256 = claim.row, claim.locator, claim.path, claim.sha256
         claims[claim.subject_id].append(
             {
                 "source": claim.source,
@@ -160,9 +188,33 @@ def _build_chunk(session: Session, ids: list[int]) -> dict[int, dict[str, Any]]:
         )
     decisions = {
         d.subject_id: d
-        for d in session.scalars(select(SubjectJurisdiction).where(SubjectJurisdiction.subject_id.in_(ids)))
+        for d in session.execute(
+            select(
+                SubjectJurisdiction.subject_id,
+                SubjectJurisdiction.status,
+                SubjectJurisdiction.country,
+                SubjectJurisdiction.region,
+                SubjectJurisdiction.confidence,
+                SubjectJurisdiction.reason,
+                SubjectJurisdiction.decided_by,
+                SubjectJurisdiction.decided_at,
+                SubjectJurisdiction.disagreements,
+            ).where(SubjectJurisdiction.subject_id.in_(ids))
+        )
     }
-    risks = {r.subject_id: r for r in session.scalars(select(RiskAssessment).where(RiskAssessment.subject_id.in_(ids)))}
+    risks = {
+        r.subject_id: r
+        for r in session.execute(
+            select(
+                RiskAssessment.subject_id,
+                RiskAssessment.tier,
+                RiskAssessment.score,
+                RiskAssessment.summary,
+                RiskAssessment.assessed_at,
+                RiskAssessment.factors,
+            ).where(RiskAssessment.subject_id.in_(ids))
+        )
+    }
     media: dict[int, dict[str, int]] = defaultdict(dict)
     media_rows = session.execute(
         select(MediaItem.owner_subject_id, MediaVerdict.verdict, func.count())
@@ -201,7 +253,7 @@ def _build_chunk(session: Session, ids: list[int]) -> dict[int, dict[str, Any]]:
     return out
 
 
-def _jurisdiction(decision: SubjectJurisdiction | None, claims: list[dict[str, Any]]) -> dict[str, Any]:
+def _jurisdiction(decision: Any, claims: list[dict[str, Any]]) -> dict[str, Any]:
     if decision is None:
         return {"status": "unlocated", "claims": claims, "disagreements": []}
     return {
@@ -217,7 +269,7 @@ def _jurisdiction(decision: SubjectJurisdiction | None, claims: list[dict[str, A
     }
 
 
-def _risk(risk: RiskAssessment | None, records: dict[int, dict[str, Any]]) -> dict[str, Any] | None:
+def _risk(risk: Any, records: dict[int, dict[str, Any]]) -> dict[str, Any] | None:
     if risk is None:
         return None
     factors = []
