@@ -461,7 +461,7 @@ def _resolve(
         run.model_id = model.id
         report.model_version = model.version
         report.run_id = run.id
-        _write_subjects(session, con, report, run.id, set(prepared.insufficient))
+        _write_subjects(session, con, report, run.id)
         report.review_queue = _write_review(session, con, run.id)
         clock.phase("links")
         report.links = subject_links_in(session, con, "final_members", run.id)
@@ -568,13 +568,9 @@ def _assign_subjects(con: duckdb.DuckDBPyConnection) -> tuple[dict[int, int], di
     return taken_groups, retired
 
 
-def _write_subjects(
-    session: Session,
-    con: duckdb.DuckDBPyConnection,
-    report: ResolveReport,
-    run_id: int,
-    insufficient: set[int],
-) -> None:
+def _write_subjects(session: Session, con: duckdb.DuckDBPyConnection, report: ResolveReport, run_id: int) -> None:
+    """Subjects, members and retirements from table `membership` (record_id, cluster_key, probability) against
+    table `previous`; leaves table `final_members` (record_id, subject_id, probability)."""
     assignment, retired = _assign_subjects(con)
     con.register(
         "continued",
@@ -586,8 +582,9 @@ def _write_subjects(
         ),
     )
     # A group is unchanged when it continues a subject whose members are exactly its records.
-    changed_rows = con.execute(
+    con.execute(
         """
+        CREATE OR REPLACE TEMP TABLE changed_keys AS
         WITH groups AS (
             SELECT m.cluster_key, c.subject_id, count(*) AS n,
                    count(*) FILTER (WHERE p.subject_id = c.subject_id) AS kept
@@ -596,39 +593,25 @@ def _write_subjects(
         ), before AS (SELECT subject_id, count(*) AS n FROM previous GROUP BY ALL)
         SELECT g.cluster_key, g.subject_id, g.n FROM groups g LEFT JOIN before b USING (subject_id)
         WHERE g.subject_id IS NULL OR g.kept <> g.n OR b.n IS DISTINCT FROM g.n
-        ORDER BY g.cluster_key
         """
-    ).fetchall()
-    con.register("changed_keys", pa.table({"cluster_key": pa.array([key for key, _, _ in changed_rows], pa.int64())}))
+    )
     con.execute(
         """
         CREATE OR REPLACE TEMP TABLE changed_groups AS
         SELECT record_id, cluster_key AS group_key FROM membership SEMI JOIN changed_keys USING (cluster_key)
         """
     )
-    con.unregister("changed_keys")
     canonical_json_in(con, "changed_groups")
-    con.register(
-        "changed_in",
-        pa.table(
-            {
-                "cluster_key": pa.array([key for key, _, _ in changed_rows], pa.int64()),
-                "subject_id": pa.array([subject for _, subject, _ in changed_rows], pa.int64()),
-                "n": pa.array([n for _, _, n in changed_rows], pa.int64()),
-            }
-        ),
-    )
     changed = con.execute(
         """
         SELECT c.cluster_key, c.subject_id, c.n, c.n = 1 AND i.record_id IS NOT NULL AS insufficient,
                left(j.given_name, 200), left(j.family_name, 200), left(j.full_name, 400),
                left(j.date_of_birth, 10), left(j.country, 2), j.attributes, j.identifiers
-        FROM changed_in c JOIN canonical_json j ON j.group_key = c.cluster_key
+        FROM changed_keys c JOIN canonical_json j ON j.group_key = c.cluster_key
         LEFT JOIN insufficient i ON i.record_id = c.cluster_key
         ORDER BY c.cluster_key
         """
     ).fetchall()
-    con.unregister("changed_in")
     now = utcnow()
     connection = session.connection()
     stamp = Subject.__table__.c.created_at.type.dialect_impl(connection.dialect).bind_processor(connection.dialect)
