@@ -165,8 +165,7 @@ def links_found_in(session: Session, con: duckdb.DuckDBPyConnection, members: st
             SourceRecord.locator,
             SourceRecord.record_type,
             SourceRecord.fields["role"].as_string(),
-        )
-        .where(SourceRecord.locator.like("message %"))
+        ).where(SourceRecord.locator.like("message %"))
     )
     con.register(
         "message_rows",
