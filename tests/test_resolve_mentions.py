@@ -76,3 +76,25 @@ def test_message_locators_and_key_like_tokens() -> None:
 def test_any_subject_gives_only_key_like_tokens(subject: str) -> None:
     for token in subject_tokens(subject):
         assert len(token) >= 4 and any(c.isdigit() for c in token) and token in subject
+
+
+def test_resolve_puts_the_recipient_with_the_order_it_names(store: Store, tmp_path: Path) -> None:
+    from threadline.model import SubjectMember
+    from threadline.resolve import ResolveSettings, resolve
+
+    seizure = tmp_path / "seizure"
+    seizure.mkdir()
+    (seizure / "orders.csv").write_text(ORDERS, encoding="utf-8")
+    (seizure / "mail.mbox").write_text(MBOX, encoding="utf-8")
+    ingest(store, seizure)
+    report = resolve(store, ResolveSettings(), actor="test")
+    assert report.references["mentions"]["edges"] == 1
+    with store.session() as session:
+        rows = session.execute(
+            select(
+                SourceRecord.record_type, SourceRecord.record_key, SourceRecord.fields, SubjectMember.subject_id
+            ).join(SubjectMember, SubjectMember.record_id == SourceRecord.id)
+        ).all()
+    subject = {(kind, key or (fields or {}).get("full_name")): s for kind, key, fields, s in rows}
+    assert subject[("contact", "Marta Kowalczyk")] == subject[("order", "O1001")]
+    assert subject[("contact", "Greta Nilsson")] != subject[("order", "O1002")]

@@ -52,11 +52,17 @@ def message_locator(participant_locator: str) -> str | None:
     return None
 
 
-def _name(fields: dict[str, Any]) -> str | None:
-    key = fields.get("full_name_key")
-    if not key:
-        key = " ".join(str(fields[k]) for k in ("given_name_key", "family_name_key") if fields.get(k))
-    return " ".join(sorted(str(key).split())) or None
+_NAME_KEYS = (
+    SourceRecord.fields["full_name_key"].as_string(),
+    SourceRecord.fields["given_name_key"].as_string(),
+    SourceRecord.fields["family_name_key"].as_string(),
+)
+
+
+def _name(full: str | None, given: str | None, family: str | None) -> str | None:
+    """The record's name as `references` compares names: sorted words of the matching keys."""
+    key = full or " ".join(part for part in (given, family) if part)
+    return " ".join(sorted(key.split())) or None
 
 
 def find_mentions(session: Session) -> Mentions:
@@ -70,13 +76,14 @@ def find_mentions(session: Session) -> Mentions:
     }
     mentioned: dict[tuple[int, str], set[str]] = {}
     wanted: set[str] = set()
+    # Only the JSON members needed, extracted by the database (json_extract / ->>), not whole records decoded.
     messages = session.execute(
-        select(SourceRecord.source_file_id, SourceRecord.locator, SourceRecord.fields)
+        select(SourceRecord.source_file_id, SourceRecord.locator, SourceRecord.fields["subject"].as_string())
         .where(SourceRecord.record_type == "message")
         .execution_options(yield_per=20000)
     )
-    for file_id, locator, fields in messages:
-        tokens = subject_tokens(str((fields or {}).get("subject") or ""))
+    for file_id, locator, subject in messages:
+        tokens = subject_tokens(subject or "")
         if tokens and locator:
             mentioned[(file_id, locator)] = tokens
             wanted |= tokens
@@ -90,29 +97,29 @@ def find_mentions(session: Session) -> Mentions:
     keys = sorted(wanted)
     for start in range(0, len(keys), _CHUNK):
         rows = session.execute(
-            select(SourceRecord.id, SourceRecord.source_file_id, SourceRecord.record_key, SourceRecord.fields).where(
+            select(SourceRecord.id, SourceRecord.source_file_id, SourceRecord.record_key, *_NAME_KEYS).where(
                 SourceRecord.record_key.in_(keys[start : start + _CHUNK])
             )
         )
-        for record_id, file_id, record_key, fields in rows:
+        for record_id, file_id, record_key, *name_keys in rows:
             slot = (seizure_of.get(file_id, -1), record_key)
             targets[slot] = None if slot in targets else record_id
             target_file[record_id] = file_id
-            target_name[record_id] = _name(fields or {})
+            target_name[record_id] = _name(*name_keys)
 
     # The participants of those messages, joined to the record their message names when the names agree.
     participants = session.execute(
-        select(SourceRecord.id, SourceRecord.source_file_id, SourceRecord.locator, SourceRecord.fields)
+        select(SourceRecord.id, SourceRecord.source_file_id, SourceRecord.locator, *_NAME_KEYS)
         .where(SourceRecord.record_type == "contact", SourceRecord.locator.like("message %"))
         .execution_options(yield_per=20000)
     )
     counted: set[tuple[int, str]] = set()
-    for record_id, file_id, locator, fields in participants:
+    for record_id, file_id, locator, *name_keys in participants:
         message = message_locator(locator)
         found_tokens = mentioned.get((file_id, message)) if message else None
         if not found_tokens:
             continue
-        name = _name(fields or {})
+        name = _name(*name_keys)
         seizure = seizure_of.get(file_id, -1)
         for token in sorted(found_tokens):
             target = targets.get((seizure, token))

@@ -38,6 +38,7 @@ from threadline.resolve import engine as engines
 from threadline.resolve import spec
 from threadline.resolve.clusters import cluster_in
 from threadline.resolve.links import subject_links_in
+from threadline.resolve.mentions import find_mentions
 from threadline.resolve.prepare import prepare_tables, read_records
 from threadline.resolve.references import references_in
 from threadline.resolve.subjects import SUBJECT_COLUMNS, canonical_json_in
@@ -329,6 +330,21 @@ def _resolve(
     con.register("previous", state.previous)
     clock.phase("references")
     references = references_in(con)
+    with store.session() as session:
+        mentions = find_mentions(session)
+    if mentions.edges:
+        con.register(
+            "mention_edges",
+            pa.table(
+                {
+                    "record_a": pa.array([a for a, _, _ in mentions.edges], pa.int64()),
+                    "record_b": pa.array([b for _, b, _ in mentions.edges], pa.int64()),
+                    "probability": pa.array([p for _, _, p in mentions.edges], pa.float64()),
+                }
+            ),
+        )
+        con.execute("INSERT INTO reference_edges SELECT record_a, record_b, probability FROM mention_edges")
+        con.unregister("mention_edges")
     con.unregister("key_values")
 
     report.records = prepared.records
@@ -403,7 +419,7 @@ def _resolve(
     clock.phase("cluster", "clustering")
     report.judgements_applied = len(state.apart) + len(state.together)
     _edges(con, settings, state, prepared.insufficient, incremental)
-    report.references = references.to_dict()
+    report.references = references.to_dict() | {"mentions": mentions.to_dict()}
     report.matches = _one(con, f"SELECT count(*) FROM edges WHERE probability >= {settings.threshold!r}")
     con.execute(
         """
