@@ -299,10 +299,12 @@ def test_synthetic_seizure_matches_its_ground_truth(store: Store, tmp_path: Path
     assert media and all(f.status == "skipped" and f.format == "media" for f in media)
 
 
+@pytest.mark.parametrize("parallel_min_bytes", [1 << 40, 0], ids=["serial", "parallel"])
 def test_interrupted_ingest_resumes_without_losing_rows(
-    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, parallel_min_bytes: int
 ) -> None:
-    """Quarantined rows among the rows held back for the date vote must not move the checkpoint past them."""
+    """Quarantined rows among the rows held back for the date vote must not move the checkpoint past them;
+    with worker processes and the writer thread, a failed commit stops every later one."""
     from threadline.ingest import pipeline
 
     folder = tmp_path / "s"
@@ -323,9 +325,12 @@ def test_interrupted_ingest_resumes_without_losing_rows(
 
     monkeypatch.setattr(pipeline._FileIngest, "_commit", failing_commit)
     with pytest.raises(RuntimeError, match="simulated crash"):
-        _run(store, folder, batch_size=7)
+        _run(store, folder, batch_size=7, parallel_min_bytes=parallel_min_bytes)
+    with store.session() as session:
+        (source,) = session.scalars(select(SourceFile))
+        assert (source.rows_read, source.checkpoint_row) == (14, 14)  # two blocks, nothing after the failed one
     monkeypatch.setattr(pipeline._FileIngest, "_commit", original)
-    report = _run(store, folder, batch_size=7)
+    report = _run(store, folder, batch_size=7, parallel_min_bytes=parallel_min_bytes)
     (f,) = report.files
     assert f.status == "resumed" and (f.records, f.quarantined) == (40, 20)
     with store.session() as session:

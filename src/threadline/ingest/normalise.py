@@ -73,7 +73,7 @@ def _clean(text: str) -> str:
 # --------------------------------------------------------------------------------------------------- names
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=1 << 18)  # a million customers bring a hundred thousand distinct names and more
 def name_key(text: str) -> str:
     """The matching form of a name: lower-case ASCII words separated by single spaces.
 

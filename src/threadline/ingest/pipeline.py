@@ -9,8 +9,10 @@ from __future__ import annotations
 import gc
 import multiprocessing
 import os
+import queue
+import threading
 import time
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager
@@ -222,6 +224,44 @@ class _Batch:
         self.last_seq = 0
 
 
+class _Writer:
+    """Commits blocks in file order on a thread of its own, while the reader goes on: SQLite and psycopg let go
+    of the GIL while the database works. After a failed commit nothing more is committed, and the error is
+    raised in the reading thread at its next hand-over (or at close)."""
+
+    def __init__(self, commit: Callable[[_Batch], None], depth: int) -> None:
+        self.commit = commit
+        self.blocks: queue.Queue[_Batch | None] = queue.Queue(maxsize=depth)
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._work, name="ingest-writer", daemon=True)
+        self.thread.start()
+
+    def _work(self) -> None:
+        while (block := self.blocks.get()) is not None:
+            if self.error is None:
+                try:
+                    self.commit(block)
+                except BaseException as exc:  # handed to the reading thread, which raises it
+                    self.error = exc
+
+    def put(self, block: _Batch) -> None:
+        while True:
+            if self.error is not None:
+                raise self.error
+            try:
+                self.blocks.put(block, timeout=0.2)
+                return
+            except queue.Full:
+                continue
+
+    def close(self) -> None:
+        """Wait until every block handed over is committed; raise the first error."""
+        self.blocks.put(None)
+        self.thread.join()
+        if self.error is not None:
+            raise self.error
+
+
 class _FileIngest:
     """Reads one file and writes it in checkpointed batches."""
 
@@ -264,7 +304,7 @@ class _FileIngest:
         self.batch = _Batch()
         self.pool = pool
         self.workers = workers
-        self.inflight: deque[_Batch] = deque()
+        self.writer = _Writer(self._commit, depth=workers + 1) if pool is not None else None
         self.plan_no = 0
 
     # -- reading ------------------------------------------------------------------------------------------
@@ -287,6 +327,14 @@ class _FileIngest:
         raise AssertionError(self.fmt)
 
     def run(self) -> None:
+        try:
+            self._read()
+        finally:
+            if self.writer is not None:
+                self.writer.close()
+        self._mark_done()
+
+    def _read(self) -> None:
         for element in self.items():
             if isinstance(element, Header):
                 self._flush_pending()
@@ -419,8 +467,9 @@ class _FileIngest:
         return (p.fields, p.unmapped, p.record_type, p.default_country, dict(self.date_orders))
 
     def _dispatch(self, block: _Batch) -> None:
-        """Build the block's records, in worker processes when a pool is running, and commit blocks in order."""
-        if self.pool is None:
+        """Build the block's records, in worker processes when a pool is running, and commit blocks in order
+        (on the writer thread then)."""
+        if self.pool is None or self.writer is None:
             block.results = build_jobs(block.plans, block.jobs)
             self._commit(block)
             return
@@ -430,15 +479,13 @@ class _FileIngest:
             self.pool.submit(build_jobs, block.plans, jobs[i : i + size]) for i in range(0, len(jobs), size)
         ]
         block.jobs = []  # sent; the worker's answer is all the commit needs
-        self.inflight.append(block)
-        while len(self.inflight) > self.workers:
-            self._commit(self.inflight.popleft())
+        self.writer.put(block)
 
     def _finish(self) -> None:
         self._dispatch(self.batch)
         self.batch = _Batch()
-        while self.inflight:
-            self._commit(self.inflight.popleft())
+
+    def _mark_done(self) -> None:
         with self.store.session() as session:
             source = session.get_one(SourceFile, self.source_id)
             source.status = "done"
@@ -637,16 +684,27 @@ _GC_YOUNG = 50_000
 
 
 @contextmanager
-def _fewer_collections() -> Iterator[None]:
-    """Collect garbage rarely while a file is read, and leave the collector as it was."""
-    threshold = gc.get_threshold()
-    gc.freeze()  # what exists already (modules, metadata, caches) is not rescanned
-    gc.set_threshold(_GC_YOUNG, *threshold[1:])
+def _fewer_collections(building: bool) -> Iterator[None]:
+    """Collect garbage rarely while a file is read, then leave the collector as it was.
+
+    Reading and writing make no reference cycles per row (reference counting frees everything), so when worker
+    processes build the records the collector is off here until the file is done; the few cycles a batch
+    leaves (a session's bookkeeping) wait for its next run. Where records are built (in this process when
+    `building`, else in the workers, see _start_worker) parsers may make cycles, so it runs, rarely."""
+    enabled, threshold = gc.isenabled(), gc.get_threshold()
+    if building:
+        gc.freeze()  # what exists already (modules, metadata, caches) is not rescanned
+        gc.set_threshold(_GC_YOUNG, *threshold[1:])
+    else:
+        gc.disable()
     try:
         yield
     finally:
-        gc.set_threshold(*threshold)
-        gc.unfreeze()
+        if building:
+            gc.set_threshold(*threshold)
+            gc.unfreeze()
+        elif enabled:
+            gc.enable()
 
 
 def _ingest_file(
@@ -726,8 +784,10 @@ def _ingest_file(
             report.source_file_id = source.id
             report.warnings.append(f"resumed after row {source.checkpoint_row} of an interrupted run")
     workers = min(2, os.cpu_count() or 1)
-    with _fewer_collections():
-        if workers > 1 and fp.size >= parallel_min_bytes:
+    parallel = workers > 1 and fp.size >= parallel_min_bytes
+    with _fewer_collections(building=not parallel):
+        if parallel:
+            norm.normalise_country("DE")  # builds the country index once, here, for every worker to inherit
             context = multiprocessing.get_context("fork")
             with ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker, initargs=(store,)) as pool:
                 _FileIngest(
