@@ -202,6 +202,24 @@ def test_the_same_person_is_written_differently_across_files(
     assert sum(len(v) > 1 for v in emails.values()) >= 5
 
 
+def test_no_two_people_share_a_mailbox() -> None:
+    """Distinct people never get addresses that reach one mailbox (Gmail ignores dots in the local part)."""
+    import datetime as dt
+    import random
+
+    from threadline.synth.people import _Identities
+    from threadline.synth.pools import Name
+
+    identities = _Identities(random.Random(3))
+    given, family = Name("Jeremy", "Jeremy"), Name("Smith", "Smith")
+    boxes: set[str] = set()
+    for _ in range(400):
+        local, _, domain = identities.email(given, family, dt.date(1980, 1, 1), ["gmail.com"]).partition("@")
+        box = (local.replace(".", "") if domain == "gmail.com" else local) + "@" + domain
+        assert box not in boxes
+        boxes.add(box)
+
+
 def test_media_statuses_agree_with_the_known_set(run: tuple[Path, SynthReport]) -> None:
     out, _ = run
     vics = json.loads((out / "known" / "vics.json").read_text(encoding="utf-8"))

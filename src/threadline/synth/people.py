@@ -148,10 +148,16 @@ class _Identities:
             else rng.choice(["gmail.com", "yahoo.com", "hotmail.com", "outlook.com"])
         )
         addr = f"{local}@{domain}"
-        while addr in self.emails:
+        while self._mailbox(addr) in self.emails:
             addr = f"{local}{rng.randrange(1, 999)}@{domain}"
-        self.emails.add(addr)
+        self.emails.add(self._mailbox(addr))
         return addr
+
+    @staticmethod
+    def _mailbox(addr: str) -> str:
+        """The mailbox an address reaches: Gmail ignores dots, so "jeremy.smith@" and "jeremysmith@" are one."""
+        local, _, domain = addr.partition("@")
+        return f"{local.replace('.', '')}@{domain}" if domain in ("gmail.com", "googlemail.com") else addr
 
 
 def build_people(
