@@ -53,7 +53,7 @@ def file_progress() -> Iterator[Callable[[str, int], None]]:
         yield update
 
 
-def run_ingest(store: Store, directory: Path, mapping: Path | None, operation: str, batch_size: int = 5000) -> Any:
+def run_ingest(store: Store, directory: Path, mapping: Path | None, operation: str, batch_size: int = 10_000) -> Any:
     from threadline.ingest.pipeline import ingest
 
     with file_progress() as update:
@@ -132,7 +132,7 @@ def ingest(
     operation: OperationOption = "default",
     batch_size: Annotated[
         int, typer.Option("--batch-size", min=1, help="Rows committed together with a checkpoint.", hidden=True)
-    ] = 5000,
+    ] = 10_000,
     home: HomeOption = None,
     db: DbOption = None,
     json: JsonOption = False,

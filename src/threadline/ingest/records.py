@@ -121,12 +121,12 @@ def build_fields(
     elif given or family:
         fields["full_name"] = " ".join(p for p in (fields.get("given_name"), fields.get("family_name")) if p)
     keys = []
-    for part in ("given_name", "family_name"):
+    for part, part_key in (("given_name", "given_name_key"), ("family_name", "family_name_key")):
         if part in fields:
             key = norm.name_key(fields[part])
             keys.append(key)
             if key:
-                fields[f"{part}_key"] = key
+                fields[part_key] = key
     if "full_name" in fields:
         # name_key works character by character and a space stays a boundary, so a full name made here from
         # its parts has their keys joined: no transliterating of every distinct full name.
