@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from threadline.ingest.pipeline import PARALLEL_MIN_BYTES
+
 
 def _command() -> list[str]:
     script = Path(sys.executable).parent / "threadline"
@@ -40,9 +42,13 @@ def _counts(db: Path) -> tuple[int, int, int, int]:
 
 
 @pytest.mark.slow
-def test_kill_then_rerun_matches_uninterrupted_run(tmp_path: Path) -> None:
+@pytest.mark.parametrize("rows", [30_000, 80_000], ids=["one-process", "workers-and-writer-thread"])
+def test_kill_then_rerun_matches_uninterrupted_run(tmp_path: Path, rows: int) -> None:
+    """30,000 rows (2 MB) are built in the ingest process; 80,000 (over 4 MB) by worker processes, with the
+    blocks committed on a writer thread."""
     seizure = tmp_path / "seizure"
-    _write_big_csv(seizure, 30_000)
+    _write_big_csv(seizure, rows)
+    assert ((seizure / "customers.csv").stat().st_size >= PARALLEL_MIN_BYTES) == (rows > 30_000)
     env = {k: v for k, v in os.environ.items() if not k.startswith("THREADLINE_")}
     base = [*_command(), "ingest", str(seizure), "--batch-size", "500", "--home", str(tmp_path / "home")]
 
@@ -52,7 +58,7 @@ def test_kill_then_rerun_matches_uninterrupted_run(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     expected = _counts(clean_db)
-    assert expected[0] + expected[1] == 30_000 and expected[1] == 31
+    assert expected[0] + expected[1] == rows and expected[1] == len(range(0, rows, 997))
 
     crash_db = tmp_path / "crash.db"
     process = subprocess.Popen(
@@ -70,14 +76,14 @@ def test_kill_then_rerun_matches_uninterrupted_run(tmp_path: Path) -> None:
                 row = conn.execute("select checkpoint_row from source_file").fetchone()
         except sqlite3.Error:
             continue
-        if row and 2000 <= row[0] < 25_000:
+        if row and 2000 <= row[0] < rows - 5000:
             process.send_signal(signal.SIGKILL)
             killed_at = row[0]
             break
     process.wait(timeout=30)
     assert killed_at, "the run finished before it could be interrupted"
     partial = _counts(crash_db)
-    assert partial[0] + partial[1] < 30_000  # really interrupted
+    assert partial[0] + partial[1] < rows  # really interrupted
     assert partial[0] + partial[1] == partial[3]  # and consistent: counts match what was committed
 
     rerun = subprocess.run(
