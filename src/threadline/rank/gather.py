@@ -196,22 +196,48 @@ def link_media(session: Session, ctx: Context, upload_folders: tuple[str, ...]) 
     sizes = _member_counts(session)
     in_scope = set(ctx.subject_ids)
     by_subject: dict[int, list[Media]] = defaultdict(list)
+    # Columns, not entities (a seizure's hash list is a million items), and each custodian or upload folder's
+    # candidates worked out once.
     query = (
-        select(MediaItem, MediaVerdict)
+        select(
+            MediaItem.id,
+            MediaItem.path,
+            MediaItem.seizure_id,
+            MediaItem.sha256,
+            MediaItem.md5,
+            MediaItem.sha1,
+            MediaItem.custodian,
+            MediaItem.owner_subject_id,
+            MediaVerdict.verdict,
+            MediaVerdict.category,
+            MediaVerdict.series,
+            MediaVerdict.hashset,
+        )
         .outerjoin(MediaVerdict, MediaVerdict.media_item_id == MediaItem.id)
         .order_by(MediaItem.id)
-        .execution_options(yield_per=5000)
+        .execution_options(yield_per=20000)
     )
-    for item, verdict in session.execute(query):
+    by_custodian: dict[str, set[int]] = {}
+
+    def holders(name: str) -> set[int]:
+        found = by_custodian.get(name)
+        if found is None:
+            found = set()
+            for key in _custodian_keys(name):
+                found |= index.get(key, set())
+            by_custodian[name] = found
+        return found
+
+    for item in session.execute(query):
         media = Media(
             id=item.id,
             path=item.path,
             seizure_id=item.seizure_id,
             content=item.sha256 or item.md5 or item.sha1 or f"path:{item.seizure_id}:{item.path}",
-            verdict=verdict.verdict if verdict else None,
-            category=verdict.category if verdict else None,
-            series=verdict.series if verdict else None,
-            hashset=verdict.hashset if verdict else None,
+            verdict=item.verdict,
+            category=item.category,
+            series=item.series,
+            hashset=item.hashset,
             sha256=item.sha256,
         )
         if media.sha256:
@@ -221,14 +247,12 @@ def link_media(session: Session, ctx: Context, upload_folders: tuple[str, ...]) 
         candidates: set[int] = set()
         how = ""
         if item.custodian:
-            for key in _custodian_keys(item.custodian):
-                candidates |= index.get(key, set())
+            candidates = set(holders(item.custodian))
             how = f"custodian {item.custodian!r}"
         if not candidates:
             folder = _upload_owner(item.path, upload_folders)
             if folder:
-                for key in _custodian_keys(folder):
-                    candidates |= index.get(key, set())
+                candidates = set(holders(folder))
                 how = f"upload folder {folder!r}"
         if not candidates:
             how = "owner set on the item"
