@@ -67,6 +67,35 @@ def test_one_lead_per_placed_ranked_subject_the_rest_counted(store: Store) -> No
         assert "refer.leads" in actions
 
 
+def test_the_bulk_send_refuses_what_append_event_refuses_and_writes_nothing(store: Store) -> None:
+    from threadline.refer.events import append_event, send_leads_bulk
+
+    with store.session() as session:
+        build_operation(session, PEOPLE)
+    refer(store, _leads_only())
+    with store.session() as session:
+        leads = list(session.scalars(select(Lead).order_by(Lead.id)))
+        append_event(session, leads[0], "sent", actor="test", at=T0)
+    with store.session() as session:
+        leads = list(session.scalars(select(Lead).order_by(Lead.id)))
+        before = session.scalar(select(func.count()).select_from(LeadEvent))
+        change = {"ack_due_at": T0, "action_due_at": T0}
+        with pytest.raises(ConflictError, match="is sent; it cannot become sent"):
+            send_leads_bulk(
+                session, leads, actor="t", agency_id=None, at=T0, uids=["a", "b", "c"], details={}, changes=[change] * 3
+            )
+        assert session.scalar(select(func.count()).select_from(LeadEvent)) == before
+        send_leads_bulk(
+            session, leads[1:], actor="t", agency_id=None, at=T0, uids=["b", "c"], details={}, changes=[change] * 2
+        )
+    with store.session() as session:
+        sent = list(session.scalars(select(Lead).order_by(Lead.id)))
+        assert [lead.status for lead in sent] == ["sent", "sent", "sent"]
+        assert all(lead.sent_at == T0 and lead.due_at == lead.ack_due_at == T0 for lead in sent[1:])
+        kinds = [e.kind for e in session.scalars(select(LeadEvent).where(LeadEvent.lead_id == sent[1].id))]
+        assert kinds == ["created", "sent"]
+
+
 def test_rerun_creates_no_duplicate_and_reports_only_what_is_new(store: Store) -> None:
     with store.session() as session:
         build_operation(session, PEOPLE)

@@ -210,16 +210,16 @@ def send_leads_bulk(
     """Record "sent" on many leads at once: the bulk twin of `append_event(session, lead, "sent", ...)`, with the
     same transition check (nothing is written if any lead may not be sent) and the same effect on each lead's
     state (`_apply`), written as one UPDATE and one INSERT executed for many rows. `changes` holds other columns
-    to set on each lead with it (its package, the snapshot sent); each lead's clocks must already be set. The
+    to set on each lead with it (its package, the snapshot sent, its clocks: a lead without clocks is refused). The
     leads are expired from the session afterwards, so they are read back as written."""
     if not (len(leads) == len(uids) == len(changes)):
         raise ValueError("one event uid and one change mapping per lead")
-    for lead in leads:
+    for lead, change in zip(leads, changes, strict=True):
         if not can_transition(lead.status, "sent"):
             allowed = ", ".join(LEAD_TRANSITIONS.get(lead.status, ())) or "nothing (the lead is finished)"
             raise ConflictError(f"lead {lead.uid} is {lead.status}; it cannot become sent (allowed: {allowed})")
-        if lead.ack_due_at is None or lead.action_due_at is None:
-            raise ConflictError(f"lead {lead.uid} has no response clocks; set them before sending")
+        if change.get("ack_due_at", lead.ack_due_at) is None or change.get("action_due_at", lead.action_due_at) is None:
+            raise ConflictError(f"lead {lead.uid} has no response clocks; give them with the change to send it")
     if not leads:
         return
     session.flush()
