@@ -236,3 +236,10 @@ def second_store(db_url: str, home: Path) -> Iterator[Store]:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+def crash_seal(*_args: object) -> None:
+    """A sealing worker that dies abruptly (for the refer test of a broken worker pool)."""
+    import os
+
+    os._exit(3)

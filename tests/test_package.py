@@ -191,6 +191,23 @@ def test_packages_sealed_in_worker_processes_are_the_same_packages(pair: Pair) -
     assert opened.leads_new == 2
 
 
+def test_a_worker_that_dies_stops_refer_with_a_clear_error_and_sends_nothing_twice(
+    pair: Pair, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import refer_builder
+    from threadline.core.errors import ConflictError
+    from threadline.refer import pipeline as refer_pipeline
+
+    monkeypatch.setattr(refer_pipeline, "seal_package", refer_builder.crash_seal)
+    with pytest.raises(ConflictError, match="worker process sealing packages stopped"):
+        refer(pair.origin, ReferSettings(actor="analyst", now=T0, out=pair.tmp / "outbox", workers=1))
+    with pair.origin.session() as session:
+        assert {lead.status for lead in session.scalars(select(Lead))} == {"created"}
+    monkeypatch.undo()
+    again = refer(pair.origin, ReferSettings(actor="analyst", now=T0, out=pair.tmp / "outbox", workers=1))
+    assert [(p.agency, p.leads) for p in again.packages] == [("DE", 2)]
+
+
 def test_the_package_holds_documented_files_that_match_the_signed_manifest(pair: Pair) -> None:
     files = _unpack(_refer(pair), pair.de_identity)
     assert set(files) == {

@@ -20,6 +20,7 @@ import time
 import uuid
 from collections import Counter, deque
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -406,19 +407,28 @@ def _write_packages(
             if prepared is not None:
                 finish(prepared, seal_package(*prepared.seal_args()))
         return
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        in_flight: deque[tuple[Future[SealedPackage], PreparedPackage]] = deque()
-        for agency_id, _ in waiting:
-            prepared = _prepare_one(store, settings, operation_id, originator_id, agency_id, report)
-            if prepared is None:
-                continue
-            in_flight.append((pool.submit(seal_package, *prepared.seal_args()), prepared))
-            while len(in_flight) > workers:  # at most one document waiting per worker: memory stays bounded
+    # "spawn": a worker starts clean (no copy of this process's database connections or threads); it imports the
+    # caller's main module, so a script calling `refer` must guard its top level (the CLI does).
+    try:
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            in_flight: deque[tuple[Future[SealedPackage], PreparedPackage]] = deque()
+            for agency_id, _ in waiting:
+                prepared = _prepare_one(store, settings, operation_id, originator_id, agency_id, report)
+                if prepared is None:
+                    continue
+                in_flight.append((pool.submit(seal_package, *prepared.seal_args()), prepared))
+                while len(in_flight) > workers:  # at most one document waiting per worker: memory stays bounded
+                    future, done = in_flight.popleft()
+                    finish(done, future.result())
+            while in_flight:
                 future, done = in_flight.popleft()
                 finish(done, future.result())
-        while in_flight:
-            future, done = in_flight.popleft()
-            finish(done, future.result())
+    except BrokenProcessPool as exc:
+        raise ConflictError(
+            f"a worker process sealing packages stopped; {len(report.packages)} package(s) were written and the "
+            "rest of the leads are still waiting. Run `threadline refer` again; a Python script calling refer() "
+            'must guard its top level with `if __name__ == "__main__":` (or set ReferSettings.workers=0)'
+        ) from exc
 
 
 def _prepare_one(
