@@ -68,6 +68,16 @@ def test_leads_follow_the_same_policy_as_the_pages(client: TestClient, store: St
         assert last.action == "lead.view" and last.actor == "web:investigator-fr" and last.details["via"] == "token"
 
 
+def test_searching_by_lead_number_takes_only_ascii_digits(client: TestClient, store: Store, world: World) -> None:
+    """Found by the fuzzer: "²" is a digit to str.isdigit() but not to int(); a huge number is no database id."""
+    fr = {"Authorization": f"Bearer {token_for(store, 'investigator-fr')}"}
+    for text in ("²", "٣", "9" * 40):
+        response = client.get("/api/v1/leads", headers=fr, params={"q": text})
+        assert response.status_code == 200 and response.json()["items"] == []
+    found = client.get("/api/v1/leads", headers=fr, params={"q": str(world.leads["fr"])}).json()["items"]
+    assert world.leads["fr"] in {row["id"] for row in found}
+
+
 def test_actions_through_the_api(client: TestClient, store: Store, world: World) -> None:
     fr = {"Authorization": f"Bearer {token_for(store, 'investigator-fr')}"}
     lead = world.leads["fr"]

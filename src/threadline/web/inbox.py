@@ -115,7 +115,8 @@ def _filters(p: Principal, q: InboxQuery, now: datetime) -> list[ColumnElement[b
     if q.q:
         text = q.q
         by_ref = Lead.uid.startswith(text.lower(), autoescape=True)
-        if text.isdigit():
+        # ASCII digits only ("²".isdigit() is true, int("²") fails) and within a database integer.
+        if text.isascii() and text.isdigit() and len(text) <= 18:
             by_ref = or_(by_ref, Lead.id == int(text))
         # A name is personal data: only leads whose person the user may see are searched by name.
         by_name = and_(
