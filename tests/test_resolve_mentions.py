@@ -12,8 +12,9 @@ from sqlalchemy import select
 
 from threadline.core.db import Store
 from threadline.ingest.pipeline import ingest
+from threadline.ingest.readers.mail import message_locator
 from threadline.model import SourceRecord
-from threadline.resolve.mentions import find_mentions, message_locator, subject_tokens
+from threadline.resolve.mentions import find_mentions, subject_tokens
 
 ORDERS = """order_id,customer_id,ship_name,amount
 O1001,C1,Marta Kowalczyk,10.00

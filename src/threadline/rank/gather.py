@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from threadline.ingest.normalise import normalise_email, normalise_username
+from threadline.ingest.readers.mail import message_locator
 from threadline.model import (
     Identifier,
     MediaItem,
@@ -334,14 +335,6 @@ def member_records(session: Session, subject_ids: list[int]) -> dict[int, list[R
     for subject, record_id, record_type, file_id, row, locator, fields in session.execute(query):
         out[subject].append(Record(record_id, record_type, file_id, row, locator, fields or {}))
     return out
-
-
-def message_locator(contact_locator: str) -> str | None:
-    """The message a mail participant record belongs to: ingest names participants "message N <role> K"."""
-    parts = contact_locator.split()
-    if len(parts) >= 4 and parts[0] == "message":
-        return f"message {parts[1]}"
-    return None
 
 
 def messages_for(session: Session, records: dict[int, list[Record]]) -> dict[tuple[int, str], Record]:

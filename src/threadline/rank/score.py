@@ -9,8 +9,9 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+from threadline.ingest.readers.mail import message_locator
 from threadline.model import TIER_LABELS, TIERS
-from threadline.rank.gather import KNOWN, UNCONFIRMED, Context, Media, Record, message_locator
+from threadline.rank.gather import KNOWN, UNCONFIRMED, Context, Media, Record
 from threadline.rank.keywords import normalise
 from threadline.rank.rules import AccessRules, Rules, _key, step_points, within_points
 

@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from threadline.ingest.readers.mail import message_locator
 from threadline.model import SourceFile, SourceRecord
 
 PROBABILITY = 0.99
@@ -42,14 +43,6 @@ class Mentions:
 def subject_tokens(subject: str) -> set[str]:
     """The words of a subject line that could be a record key: at least four characters, one a digit."""
     return {t for t in _TOKEN.findall(subject or "") if len(t) >= MIN_TOKEN and any(c.isdigit() for c in t)}
-
-
-def message_locator(participant_locator: str) -> str | None:
-    """The message a mail participant record belongs to: ingest names participants "message N <role> K"."""
-    parts = (participant_locator or "").split()
-    if len(parts) >= 4 and parts[0] == "message":
-        return f"message {parts[1]}"
-    return None
 
 
 _NAME_KEYS = (

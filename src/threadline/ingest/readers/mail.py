@@ -103,6 +103,15 @@ def _raw_body(message: Any) -> bytes:
     return str(payload).encode("utf-8", "surrogateescape")
 
 
+def message_locator(participant_locator: str | None) -> str | None:
+    """The message a participant record belongs to: `message_items` names the message "message N" and each of its
+    participants "message N <role> K"."""
+    parts = (participant_locator or "").split()
+    if len(parts) >= 4 and parts[0] == "message":
+        return f"message {parts[1]}"
+    return None
+
+
 def message_items(seq: int, line: int, index: int, data: bytes, find: Finder) -> Item:
     """One message as a `message` item, with its participants as `contact` items attached."""
     locator = f"message {index}"
