@@ -8,6 +8,7 @@ it is unique; an e-mail country-code domain is weak. Private and reserved IP add
 
 from __future__ import annotations
 
+import email.utils
 import math
 import re
 from collections.abc import Callable, Iterator
@@ -16,6 +17,7 @@ from functools import lru_cache
 from typing import Any
 
 import phonenumbers
+import pycountry
 
 from threadline.locate import places
 from threadline.locate.ipgeo import IPPlace, public_address
@@ -31,6 +33,24 @@ WEIGHTS: dict[str, float] = {
     "postal_code": 1.5,
     "city": 1.0,
     "email_domain": 0.5,
+    # A bank account's country (an IBAN's first two letters) on a bank transfer: most people bank where they live,
+    # but online banks (Lithuanian, German, Belgian IBANs) serve customers all over Europe.
+    "bank": 1.0,
+    # Found in the body of a mail the subject sent: a number the sender gives ("you can reach me on +44 …") is
+    # usually the sender's own, but may be someone else's, so it counts for less than a number in a customer row.
+    "mail_phone": 1.5,
+    "mail_email": 0.25,
+    # The Date header's UTC offset of a mail the subject sent: a consistency check only (see `clock_claims`).
+    "mail_clock": 0.5,
+    # A number written in national form on a record with no country, valid in the numbering plan of a few
+    # countries only; split over them.
+    "phone_national": 1.0,
+    # A city named in an address-book nickname ("Cato Capelle aan den IJssel"): half a city field.
+    "alias_city": 0.5,
+    # A record named by key in the subject line of a mail this address received or sent ("Your order O123 is
+    # confirmed"): that record's evidence, at this share (the recipient of an order's confirmation is nearly always
+    # who placed it, or someone of the household; resolve did not join them, so names or addresses differ).
+    "mention": 0.75,
 }
 # A national-form number was parsed in the record's country: it shows the number exists there, nothing more.
 PHONE_NATIONAL = 0.5
@@ -94,6 +114,12 @@ def record_evidence(
     out.extend(_city(fields, country))
     out.extend(_phones(fields, raw or {}, country))
     out.extend(_emails(fields))
+    if not country:
+        out.extend(_national_phones(fields))
+        if record_type == "contact":
+            out.extend(_alias_cities(fields))
+    if record_type == "payment":
+        out.extend(_bank(fields))
     if ip_lookup is not None:
         out.extend(_ips(fields, ip_lookup))
     return out
@@ -272,6 +298,156 @@ def _emails(fields: dict[str, Any]) -> Iterator[Evidence]:
         seen.add(country)
         domain = address.rpartition("@")[2]
         yield Evidence("email_domain", domain, country, None, WEIGHTS["email_domain"])
+
+
+def _national_phones(fields: dict[str, Any]) -> Iterator[Evidence]:
+    """Numbers ingest could not read because the record names no country ("0611 168 705" on an address-book
+    card): the countries whose numbering plan makes them a valid number, when there are at most three."""
+    for text in _texts(fields.get("phone_invalid")):
+        found = _national_countries(text)
+        if not found:
+            continue
+        note = f"written in national form, a valid number in {', '.join(found)}"
+        for candidate in found:
+            weight = _w(WEIGHTS["phone_national"] / len(found))
+            yield Evidence("phone_national", text, candidate, None, weight, len(found) > 1, note)
+
+
+_NATIONAL_DIGITS = re.compile(r"^\(?0?[\d\s().\-/]{5,}$")
+
+
+@lru_cache(maxsize=_PLACE_CACHE)
+def _national_countries(text: str) -> tuple[str, ...]:
+    written = text.strip()
+    if written.startswith("+") or not _NATIONAL_DIGITS.match(written) or len(_NON_DIGIT.sub("", written)) < 6:
+        return ()
+    found = []
+    for region in sorted(phonenumbers.SUPPORTED_REGIONS):
+        try:
+            number = phonenumbers.parse(written, region)
+        except phonenumbers.NumberParseException:
+            continue
+        if phonenumbers.region_code_for_number(number) == region and phonenumbers.is_valid_number(number):
+            found.append(region)
+            if len(found) > MAX_CANDIDATES:
+                return ()
+    return tuple(found)
+
+
+def _alias_cities(fields: dict[str, Any]) -> Iterator[Evidence]:
+    """A city in an address-book nickname of the form "<name> <city>": the words after the first, when they are a
+    city's name. A nickname that is the card's own "given family" name is not read (families named Lincoln); a card
+    whose only name is the nickname is."""
+    given, family = fields.get("given_name"), fields.get("family_name")
+    own = f"{given} {family}".casefold() if given and family else None
+    seen: set[tuple[str, str]] = set()
+    for alias in _texts(fields.get("aliases")):
+        words = alias.split()
+        if len(words) < 2 or alias.strip().casefold() == own:
+            continue
+        place = " ".join(words[1:])
+        for e in _alias_city_claims(place):
+            if (e.country, e.value) not in seen:
+                seen.add((e.country, e.value))
+                yield e
+
+
+@lru_cache(maxsize=_PLACE_CACHE)
+def _alias_city_claims(place: str) -> tuple[Evidence, ...]:
+    match = places.find_city(place)
+    if match is None or len(match.countries) > MAX_CANDIDATES:
+        return ()
+    found = match.countries
+    note = "a city named in a nickname"
+    if len(found) > 1:
+        note += f"; a city of that name exists in {', '.join(found)}"
+    weight = _w(WEIGHTS["alias_city"] / len(found))
+    return tuple(Evidence("alias_city", place, c, None, weight, len(found) > 1, note) for c in found)
+
+
+_IBAN = re.compile(r"^([A-Z]{2})\d{2}[A-Z0-9]{10,30}$")
+
+
+def _bank(fields: dict[str, Any]) -> Iterator[Evidence]:
+    """A bank account's country: an IBAN (its country letters, when its check digits are right) or a column
+    naming the IBAN's or bank's country."""
+    extra = fields.get("extra")
+    if not isinstance(extra, dict):
+        return
+    for key, value in sorted(extra.items()):
+        named = key.lower()
+        if ("iban" not in named and "bank_country" not in named) or not isinstance(value, str):
+            continue
+        text = value.replace(" ", "").upper()
+        if len(text) == 2 and text.isalpha():
+            country = text
+        elif (m := _IBAN.match(text)) and _iban_checks(text):
+            country = m.group(1)
+        else:
+            continue
+        if pycountry.countries.get(alpha_2=country) is None:
+            continue
+        yield Evidence("bank", value, country, None, WEIGHTS["bank"], False, f"bank account country ({key})")
+
+
+def _iban_checks(iban: str) -> bool:
+    moved = iban[4:] + iban[:4]
+    digits = "".join(str(int(c, 36)) for c in moved)
+    return int(digits) % 97 == 1
+
+
+# --------------------------------------------------------------------------------------------------- mail
+
+
+def sent_mail_evidence(message: dict[str, Any]) -> list[Evidence]:
+    """Claims from the body of a mail the subject sent: the phone numbers and country-domain addresses it names.
+    Ingest keeps only numbers written with their country code (the body's country is unknown), so each number's
+    region is its own; a sender may quote someone else's number, hence the lower weight."""
+    out: list[Evidence] = []
+    for e164 in _texts(message.get("body_phones")):
+        parsed = _phone(e164)
+        if parsed is None:
+            continue
+        _number, region, non_geographic = parsed
+        weight = WEIGHTS["mail_phone"] * (NON_GEOGRAPHIC if non_geographic else 1.0)
+        note = "named in the body of a mail the subject sent" + ("; not geographic" if non_geographic else "")
+        out.append(Evidence("mail_phone", e164, region, None, _w(weight), False, note))
+    seen: set[str] = set()
+    for address in _texts(message.get("body_emails")):
+        country = places.email_country(address)
+        if country is None or country in seen:
+            continue
+        seen.add(country)
+        note = "an address named in the body of a mail the subject sent"
+        domain = address.rpartition("@")[2]
+        out.append(Evidence("mail_email", domain, country, None, WEIGHTS["mail_email"], False, note))
+    return out
+
+
+def clock_offset(date_header: str | None) -> tuple[int, int] | None:
+    """(UTC offset in minutes, year) of a Date header ("Tue, 3 Mar 2009 19:11:01 -0500"); None when it has no
+    usable offset ("-0000" means unknown, by RFC 5322)."""
+    if not date_header or "-0000" in date_header:
+        return None
+    try:
+        when = email.utils.parsedate_to_datetime(date_header)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    offset = when.utcoffset()
+    if offset is None or abs(offset.total_seconds()) > 14 * 3600:
+        return None
+    return int(offset.total_seconds() // 60), when.year
+
+
+def clock_claims(offset_minutes: int, year: int, candidates: set[str]) -> list[Evidence]:
+    """The Date header's UTC offset as a consistency check: a claim for each country already claimed by other
+    evidence whose clocks showed that offset (in winter or summer) that year, never a new candidate."""
+    fits = places.clock_countries(offset_minutes, year)
+    sign = "+" if offset_minutes >= 0 else "-"
+    value = f"UTC{sign}{abs(offset_minutes) // 60:02d}:{abs(offset_minutes) % 60:02d}"
+    note = f"the Date header's offset fits this country's clocks ({len(fits)} countries fit)"
+    weight = WEIGHTS["mail_clock"]
+    return [Evidence("mail_clock", value, c, None, weight, False, note) for c in sorted(candidates & fits)]
 
 
 def _ips(fields: dict[str, Any], lookup: IPLookup) -> Iterator[Evidence]:

@@ -9,6 +9,7 @@ reads has changed since the last run, the run reports "unchanged" and writes not
 from __future__ import annotations
 
 import itertools
+import re
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -23,8 +24,16 @@ from threadline.core import audit
 from threadline.core.db import Store
 from threadline.core.errors import NotFoundError
 from threadline.directory import seed_national_agencies
+from threadline.ingest.readers.mail import message_locator
 from threadline.locate.decide import DEFAULT_MIN_CONFIDENCE, HIGH_CONFIDENCE, Decision, decide
-from threadline.locate.evidence import Evidence, record_evidence
+from threadline.locate.evidence import (
+    WEIGHTS,
+    Evidence,
+    clock_claims,
+    clock_offset,
+    record_evidence,
+    sent_mail_evidence,
+)
 from threadline.locate.ipgeo import IPLocator, mmdb_path
 from threadline.model import (
     Agency,
@@ -41,7 +50,7 @@ from threadline.model import (
 )
 
 # Bump when evidence or scoring changes, so the next run recomputes instead of reporting "unchanged".
-LOCATE_VERSION = "1"
+LOCATE_VERSION = "2"
 _BATCH = 10000
 Progress = Callable[[str], None]
 
@@ -218,6 +227,7 @@ def _members(session: Session, scope: Any) -> Iterator[tuple[int, list[tuple[Any
             SourceRecord.raw,
             SourceRecord.source_file_id,
             SourceRecord.record_key,
+            SourceRecord.locator,
         )
         .join(SourceRecord, SourceRecord.id == SubjectMember.record_id)
         .where(SubjectMember.subject_id.in_(scope))
@@ -255,6 +265,154 @@ def _siblings(session: Session) -> dict[tuple[int, str, str], list[tuple[int, st
     for group in out.values():
         group.sort(key=lambda r: r[0])
     return out
+
+
+# An address taking part in at least this many of a mailbox's messages, and this share of them, is the mailbox's
+# own (the shop's orders@, support@, a member of staff on copy) or a bulk sender: what its mails' bodies name is
+# about the people it writes to, and the order numbers in their subjects are not its orders.
+OWN_MIN_MESSAGES = 20
+OWN_SHARE = 0.05
+# A word of a subject line that may be a record's key: four characters or more, a digit among them (the rule of
+# resolve's mentions, which joins participants to the record when the names agree).
+_SUBJECT_TOKEN = re.compile(r"[0-9A-Za-z][0-9A-Za-z_\-/.]*[0-9A-Za-z]")
+
+
+def _subject_tokens(subject: Any) -> set[str]:
+    text = subject if isinstance(subject, str) else ""
+    return {t for t in _SUBJECT_TOKEN.findall(text) if len(t) >= 4 and any(c.isdigit() for c in t)}
+
+
+@dataclass(frozen=True)
+class _Mail:
+    """What locate reads of one message for its participants."""
+
+    record_id: int
+    locator: str
+    own_sender: bool  # sent by the mailbox's own address (or a bulk sender)
+    body: tuple[Evidence, ...]  # from its body, for its sender (see `sent_mail_evidence`)
+    clock: tuple[int, int] | None  # its Date header's (UTC offset, year)
+    mentions: tuple[int, ...]  # records named by key in its subject line
+
+
+@dataclass
+class _MailContext:
+    mails: dict[tuple[int, str], _Mail] = field(default_factory=dict)
+    own: dict[int, set[str]] = field(default_factory=dict)  # file → the mailbox's own addresses
+    named: dict[int, tuple[str, str, list[Evidence]]] = field(default_factory=dict)  # record → type, key, evidence
+
+
+def _addresses(fields: dict[str, Any], *names: str) -> list[str]:
+    out: list[str] = []
+    for name in names:
+        value = fields.get(name)
+        for v in value if isinstance(value, list) else [value]:
+            if isinstance(v, str) and v.strip():
+                out.append(v.strip().lower())
+    return out
+
+
+def _mail_context(session: Session, lookup: Any) -> _MailContext:
+    """Every message's facts for its participants: whose mailbox it is, its body's evidence, its clock, and the
+    records its subject names (a key of one file of the same seizure, other than the mailbox)."""
+    context = _MailContext()
+    rows = session.execute(
+        select(SourceRecord.id, SourceRecord.source_file_id, SourceRecord.locator)
+        .add_columns(SourceRecord.fields, SourceRecord.raw)
+        .where(SourceRecord.record_type == "message")
+        .execution_options(yield_per=20000)
+    ).all()
+    if not rows:
+        return context
+    seen_in: dict[int, Counter[str]] = {}
+    messages: Counter[int] = Counter()
+    for _id, file_id, _locator, fields, _raw in rows:
+        messages[file_id] += 1
+        seen_in.setdefault(file_id, Counter()).update(set(_addresses(fields, "sender", "recipients", "reply_to")))
+    for file_id, counts in seen_in.items():
+        floor = max(OWN_MIN_MESSAGES, OWN_SHARE * messages[file_id])
+        context.own[file_id] = {address for address, n in counts.items() if n >= floor}
+    wanted: dict[tuple[int, str], set[str]] = {}
+    for record_id, file_id, locator, fields, raw in rows:
+        own = context.own.get(file_id, set())
+        own_sender = any(a in own for a in _addresses(fields, "sender"))
+        date = raw.get("Date") if isinstance(raw, dict) else None
+        context.mails[(file_id, locator)] = _Mail(
+            record_id=record_id,
+            locator=locator,
+            own_sender=own_sender,
+            body=() if own_sender else tuple(sent_mail_evidence(fields)),
+            clock=None if own_sender else clock_offset(date if isinstance(date, str) else None),
+            mentions=(),
+        )
+        if tokens := _subject_tokens(fields.get("subject")):
+            wanted[(file_id, locator)] = tokens
+    if not wanted:
+        return context
+    # The records the tokens name: one pass over the keys (record_key has no index), then those rows by id.
+    seizure_of: dict[int, int] = {f: s for f, s in session.execute(select(SourceFile.id, SourceFile.seizure_id))}
+    all_tokens = set().union(*wanted.values())
+    keyed: dict[tuple[int, str], list[tuple[int, int]]] = {}
+    for record_id, file_id, key in session.execute(
+        select(SourceRecord.id, SourceRecord.source_file_id, SourceRecord.record_key)
+        .where(SourceRecord.record_key.is_not(None))
+        .execution_options(yield_per=50000)
+    ):
+        if key in all_tokens:
+            keyed.setdefault((seizure_of.get(file_id, -1), str(key)), []).append((record_id, file_id))
+    targets: set[int] = set()
+    for (file_id, locator), tokens in wanted.items():
+        named: list[int] = []
+        for token in sorted(tokens):
+            found = keyed.get((seizure_of.get(file_id, -1), token), [])
+            files = {f for _, f in found}
+            # The key names records of one file (an order and its refund), not the mailbox itself.
+            if len(files) == 1 and file_id not in files:
+                named.extend(r for r, _ in found)
+        if named:
+            context.mails[(file_id, locator)] = replace(context.mails[(file_id, locator)], mentions=tuple(named))
+            targets.update(named)
+    ids = sorted(targets)
+    for start in range(0, len(ids), 900):
+        for record_id, record_type, key, fields, raw in session.execute(
+            select(SourceRecord.id, SourceRecord.record_type, SourceRecord.record_key)
+            .add_columns(SourceRecord.fields, SourceRecord.raw)
+            .where(SourceRecord.id.in_(ids[start : start + 900]))
+        ):
+            found_evidence = record_evidence(record_type, fields, raw, ip_lookup=lookup)
+            context.named[record_id] = (record_type, str(key), found_evidence)
+    return context
+
+
+def _mail_evidence(
+    context: _MailContext, file_id: int, locator: str, fields: dict[str, Any], own_records: set[int]
+) -> tuple[list[tuple[int, Evidence]], tuple[int, int, int] | None]:
+    """A mail participant's claims from its message: the records its subject names (any participant but the
+    mailbox's own), and for the sender (or its Reply-To) the body's evidence; also its clock (message id, offset,
+    year), weighed once the subject's other evidence is known."""
+    message = message_locator(locator)
+    mail = context.mails.get((file_id, message)) if message else None
+    if mail is None:
+        return [], None
+    own = context.own.get(file_id, set())
+    if any(a in own for a in _addresses(fields, "email")):
+        return [], None
+    out: list[tuple[int, Evidence]] = []
+    for target in mail.mentions:
+        if target in own_records or target not in context.named:
+            continue
+        target_type, key, found = context.named[target]
+        for e in found:
+            note = f"{e.source} of the {target_type} {key} named in the subject of {mail.locator}"
+            note += f"; {e.note}" if e.note else ""
+            weight = round(e.weight * WEIGHTS["mention"], 4)
+            out.append((target, Evidence("mention", e.value, e.country, e.region, weight, e.ambiguous, note)))
+    role = locator.split()[2]
+    clock = None
+    if role in ("sender", "reply_to") and not mail.own_sender:
+        out.extend((mail.record_id, e) for e in mail.body)
+        if mail.clock is not None:
+            clock = (mail.record_id, *mail.clock)
+    return out, clock
 
 
 _DECISION_FIELDS = ("status", "country", "region", "confidence", "agency_id", "reason", "disagreements", "claims")
@@ -337,11 +495,14 @@ def _replace(
         flush()
 
     siblings = _siblings(session)
+    mail = _mail_context(session, lookup)
     for subject_id, rows in _members(session, scope):
         seen.add(subject_id)
         evidence: list[tuple[int, Evidence]] = []
         own = {r[1] for r in rows}
-        for _subject, record_id, probability, record_type, fields, raw, file_id, key in rows:
+        clocks: dict[int, tuple[int, int, float]] = {}
+        mailed: set[tuple[int, str, str, str]] = set()
+        for _subject, record_id, probability, record_type, fields, raw, file_id, key, place_in_file in rows:
             report.records += 1
             if lookup is None and fields.get("ip"):
                 report.ips_without_database += len(fields["ip"]) if isinstance(fields["ip"], list) else 1
@@ -355,9 +516,25 @@ def _replace(
                     (other_id, replace(e, note=f"{note}; {e.note}" if e.note else note))
                     for e in record_evidence(other_type, other_fields, other_raw, ip_lookup=lookup)
                 )
+            if record_type == "contact" and mail.mails:
+                from_mail, clock = _mail_evidence(mail, file_id, place_in_file, fields, own)
+                for source_record, e in from_mail:
+                    # The same message or named order reached through two participants (From and Reply-To) counts once.
+                    slot = (source_record, e.source, e.value, e.country)
+                    if slot not in mailed:
+                        mailed.add(slot)
+                        found.append((source_record, e))
+                if clock is not None:
+                    clocks[clock[0]] = (clock[1], clock[2], max(factor, clocks.get(clock[0], (0, 0, 0.0))[2]))
             for source_record, e in found:
                 weighted = e if factor == 1.0 else replace(e, weight=round(e.weight * factor, 4))
                 evidence.append((source_record, weighted))
+        if clocks:
+            candidates = {e.country for _, e in evidence if e.weight > 0}
+            for message_id, (offset, year, factor) in sorted(clocks.items()):
+                for e in clock_claims(offset, year, candidates):
+                    weighted = e if factor == 1.0 else replace(e, weight=round(e.weight * factor, 4))
+                    evidence.append((message_id, weighted))
         place(subject_id, evidence)
         if len(seen) % 20000 == 0:
             say(f"{len(seen):,} of {len(subject_ids):,} subjects placed or queued")

