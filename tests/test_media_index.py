@@ -45,6 +45,7 @@ def test_needles_in_the_haystack_match_brute_force_exactly() -> None:
     truth = _as_sets(brute_force(haystack, needles, 31), len(needles))
     assert sum(map(len, truth)) > 0
     assert _as_sets(MultiIndex.build(haystack).search(needles), len(needles)) == truth
+    assert _as_sets(MultiIndex.build(haystack).search(needles, batch=True), len(needles)) == truth
     assert _as_sets(FaissMultiHash(haystack).search(needles, 31), len(needles)) == truth
     for d in (0, 10, 20):
         assert _as_sets(MultiIndex.build(haystack).search(needles, d), len(needles)) == _as_sets(
@@ -79,6 +80,59 @@ def test_index_equals_brute_force_on_random_sets(seed: int, n: int, radius: int,
     queries = np.array([_near(rng, known[rng.integers(len(known))], int(rng.integers(0, 45))) for _ in range(30)])
     index = MultiIndex.build(known, radius)
     assert _as_sets(index.search(queries), 30) == _as_sets(brute_force(known, queries, radius), 30)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    n=st.integers(1, 400),
+    radius=st.integers(0, 63),
+    duplicates=st.integers(0, 40),
+)
+def test_batch_join_equals_brute_force_on_random_sets(seed: int, n: int, radius: int, duplicates: int) -> None:
+    rng = np.random.default_rng(seed)
+    known = rng.integers(0, 256, (n, 32), dtype=np.uint8)
+    known = np.concatenate([known, np.repeat(known[:1], duplicates, axis=0)])
+    queries = np.array([_near(rng, known[rng.integers(len(known))], int(rng.integers(0, 70))) for _ in range(30)])
+    queries = np.concatenate([queries, known[:1], known[:1]])  # the same query twice
+    index = MultiIndex.build(known, radius)
+    truth = _as_sets(brute_force(known, queries, radius), len(queries))
+    assert _as_sets(index.search(queries, batch=True), len(queries)) == truth
+
+
+def test_batch_join_keeps_every_match_when_one_bucket_overflows_its_room() -> None:
+    # 2,000 copies of one hash and 60 queries equal to it: 120,000 matches meet in one bucket of every chunk, far more
+    # than a block's first allowance; the block runs again with room for all, and queries beyond the per-query
+    # buffer are answered again in full.
+    rng = np.random.default_rng(11)
+    known = np.concatenate(
+        [
+            rng.integers(0, 256, (3000, 32), dtype=np.uint8),
+            np.repeat(rng.integers(0, 256, (1, 32), np.uint8), 2000, axis=0),
+        ]
+    )
+    queries = np.concatenate([np.repeat(known[-1:], 60, axis=0), known[:50]])
+    index = MultiIndex.build(known)
+    got = index.search(queries, batch=True)
+    assert all(len(got.of(q)) == 2000 for q in range(60))
+    assert _as_sets(got, len(queries)) == _as_sets(brute_force(known, queries, 31), len(queries))
+
+
+def test_batch_join_agrees_with_probing_and_is_chosen_by_size() -> None:
+    rng = np.random.default_rng(5)
+    known = rng.integers(0, 256, (20_000, 32), dtype=np.uint8)
+    queries = np.concatenate(
+        [
+            np.array([_near(rng, known[i], int(i % 32)) for i in range(0, 20_000, 4)]),
+            rng.integers(0, 256, (20_000, 32), np.uint8),
+        ]
+    )
+    index = MultiIndex.build(known)
+    batch, probe = index.search(queries, batch=True), index.search(queries, batch=False)
+    assert np.array_equal(batch.lims, probe.lims) and np.array_equal(batch.ids, probe.ids)
+    assert np.array_equal(batch.distances, probe.distances)
+    assert all(len(batch.of(q)) >= 1 for q in range(5000))
+    assert np.array_equal(index.search(queries).ids, batch.ids)  # 25,000 queries: the size picks the batch join
 
 
 def test_layouts_are_exact_by_pigeonhole_and_fit_memory() -> None:
