@@ -26,6 +26,7 @@ CONTEXT = {
 }
 _ADDRESS = {"street": "location:street", "city": "location:locality", "region": "location:region"}
 _ADDRESS_MORE = {"postal_code": "location:postalCode", "country": "location:country"}
+_ADDRESS_ALL = {**_ADDRESS, **_ADDRESS_MORE}
 
 
 _NAMESPACE = uuid.UUID("8f0c1a52-5b7e-5d1e-9a43-2f6b4c1d7e90")
@@ -34,20 +35,22 @@ _NAMESPACE = uuid.UUID("8f0c1a52-5b7e-5d1e-9a43-2f6b4c1d7e90")
 _NAMESPACE_SHA1 = hashlib.sha1(_NAMESPACE.bytes, usedforsecurity=False)
 
 
+_SEP = chr(31)
+_VARIANT = {c: "89ab"[int(c, 16) & 3] for c in "0123456789abcdef"}  # RFC 4122 variant bits over the hex digit
+
+
 def name_uuid(name: str) -> str:
     """`str(uuid.uuid5(_NAMESPACE, name))`, computed without building UUID objects (a package makes millions)."""
     sha = _NAMESPACE_SHA1.copy()
     sha.update(name.encode("utf-8"))
-    raw = bytearray(sha.digest()[:16])
-    raw[6] = (raw[6] & 0x0F) | 0x50  # version 5
-    raw[8] = (raw[8] & 0x3F) | 0x80  # RFC 4122 variant
-    h = raw.hex()
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+    h = sha.hexdigest()
+    # version 5 in the 13th hex digit, the variant in the 17th
+    return f"{h[:8]}-{h[8:12]}-5{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:32]}"
 
 
 def _iri(kind: str, *parts: Any) -> str:
     """A stable IRI ending in a UUID (as CASE suggests): the same value gets the same node."""
-    return f"kb:{kind}-{name_uuid(kind + chr(31) + chr(31).join(str(p) for p in parts))}"
+    return f"kb:{kind}-{name_uuid(kind + _SEP + _SEP.join(map(str, parts)))}"
 
 
 def _typed(value: Any, datatype: str) -> dict[str, Any]:
@@ -115,6 +118,7 @@ def case_graph(document: dict[str, Any]) -> dict[str, Any]:
     package_uid = document["package_uid"]
     nodes: dict[str, dict[str, Any]] = {}
     persons: list[str] = []
+    file_ids: dict[tuple[str, str], str] = {}
 
     def add(node: dict[str, Any]) -> str:
         nodes.setdefault(node["@id"], node)
@@ -155,51 +159,58 @@ def case_graph(document: dict[str, Any]) -> dict[str, Any]:
 
         record_objects: dict[int, list[str]] = {}
         for record in subject.get("records", []):
-            file_id = _iri("file", record["file_sha256"], record["file"])
-            add(
-                {
-                    "@id": file_id,
-                    "@type": "observable:File",
-                    "core:hasFacet": [
-                        {
-                            "@id": _iri("file-facet", file_id),
-                            "@type": "observable:FileFacet",
-                            "observable:fileName": record["file"].rsplit("/", 1)[-1],
-                            "observable:filePath": record["file"],
-                            **(
-                                {"observable:sizeInBytes": _typed(record["file_size"], "xsd:integer")}
-                                if record.get("file_size") is not None
-                                else {}
-                            ),
-                        },
-                        {
-                            "@id": _iri("content-facet", file_id),
-                            "@type": "observable:ContentDataFacet",
-                            "observable:hash": [
-                                {
-                                    "@id": _iri("hash", file_id),
-                                    "@type": "types:Hash",
-                                    "types:hashMethod": "SHA256",
-                                    "types:hashValue": _typed(record["file_sha256"], "xsd:hexBinary"),
-                                }
-                            ],
-                        },
-                    ],
-                }
-            )
+            file_key = (record["file_sha256"], record["file"])
+            file_id = file_ids.get(file_key)
+            if file_id is None:
+                file_id = file_ids[file_key] = _iri("file", record["file_sha256"], record["file"])
+            if file_id not in nodes:  # a seized file's node is made once (the first record from it describes it)
+                add(
+                    {
+                        "@id": file_id,
+                        "@type": "observable:File",
+                        "core:hasFacet": [
+                            {
+                                "@id": _iri("file-facet", file_id),
+                                "@type": "observable:FileFacet",
+                                "observable:fileName": record["file"].rsplit("/", 1)[-1],
+                                "observable:filePath": record["file"],
+                                **(
+                                    {"observable:sizeInBytes": _typed(record["file_size"], "xsd:integer")}
+                                    if record.get("file_size") is not None
+                                    else {}
+                                ),
+                            },
+                            {
+                                "@id": _iri("content-facet", file_id),
+                                "@type": "observable:ContentDataFacet",
+                                "observable:hash": [
+                                    {
+                                        "@id": _iri("hash", file_id),
+                                        "@type": "types:Hash",
+                                        "types:hashMethod": "SHA256",
+                                        "types:hashValue": _typed(record["file_sha256"], "xsd:hexBinary"),
+                                    }
+                                ],
+                            },
+                        ],
+                    }
+                )
             record_objects[record["record_id"]] = [file_id, person_id]
             fields = record.get("fields", {})
-            address = {prop: fields[key] for key, prop in {**_ADDRESS, **_ADDRESS_MORE}.items() if fields.get(key)}
+            address = {prop: fields[key] for key, prop in _ADDRESS_ALL.items() if fields.get(key)}
             if any(fields.get(k) for k in _ADDRESS):
                 location_id = _iri("location", *(str(address.get(p, "")) for p in sorted(address)))
-                facet = {"@id": _iri("address-facet", location_id), "@type": "location:SimpleAddressFacet"}
-                facet.update({prop: str(value) for prop, value in address.items()})
-                add({"@id": location_id, "@type": "location:Location", "core:hasFacet": [facet]})
+                if location_id not in nodes:
+                    facet = {"@id": _iri("address-facet", location_id), "@type": "location:SimpleAddressFacet"}
+                    facet.update({prop: str(value) for prop, value in address.items()})
+                    add({"@id": location_id, "@type": "location:Location", "core:hasFacet": [facet]})
                 add(_relationship(package_uid, person_id, location_id, "Located_At"))
                 record_objects[record["record_id"]].append(location_id)
 
         for identifier in subject.get("identifiers", []):
-            node_id = add(_identifier_node(identifier["kind"], identifier["value"]))
+            node_id = _iri(identifier["kind"], identifier["value"])
+            if node_id not in nodes:
+                add(_identifier_node(identifier["kind"], identifier["value"]))
             add(_relationship(package_uid, node_id, person_id, "Has_Account"))
             for source in identifier["sources"]:
                 record_objects.setdefault(source["record_id"], [person_id]).append(node_id)

@@ -128,7 +128,11 @@ def _build_chunk(session: Session, ids: list[int]) -> dict[int, dict[str, Any]]:
             "row": row,
             "locator": locator,
             "match_probability": probability,
-            "fields": {k: _clean_value(fields[k]) for k in _RECORD_FIELDS if fields.get(k) not in (None, "", [])},
+            "fields": {
+                k: v if v.__class__ is str else _clean_value(v)
+                for k in _RECORD_FIELDS
+                if (v := fields.get(k)) not in (None, "", [])
+            },
         }
         records[record_id] = entry
         by_subject[subject_id].append(entry)
