@@ -43,6 +43,7 @@ from threadline.resolve.prepare import prepare_tables, read_records
 from threadline.resolve.references import references_in
 from threadline.resolve.subjects import SUBJECT_COLUMNS, canonical_json_in
 from threadline.resolve.training import linker_for, model_settings, train
+from threadline.resolve.usernames import find_username_cards
 
 Progress = Callable[[str], None]
 # Pairs scored at or above this go to the review queue when they fall short of the threshold.
@@ -332,19 +333,22 @@ def _resolve(
     references = references_in(con)
     with store.session() as session:
         mentions = find_mentions(session)
-    if mentions.edges:
+        cards = find_username_cards(session)
+    for name, found in (("mention_edges", mentions.edges), ("card_edges", cards.edges)):
+        if not found:
+            continue
         con.register(
-            "mention_edges",
+            name,
             pa.table(
                 {
-                    "record_a": pa.array([a for a, _, _ in mentions.edges], pa.int64()),
-                    "record_b": pa.array([b for _, b, _ in mentions.edges], pa.int64()),
-                    "probability": pa.array([p for _, _, p in mentions.edges], pa.float64()),
+                    "record_a": pa.array([a for a, _, _ in found], pa.int64()),
+                    "record_b": pa.array([b for _, b, _ in found], pa.int64()),
+                    "probability": pa.array([p for _, _, p in found], pa.float64()),
                 }
             ),
         )
-        con.execute("INSERT INTO reference_edges SELECT record_a, record_b, probability FROM mention_edges")
-        con.unregister("mention_edges")
+        con.execute(f"INSERT INTO reference_edges SELECT record_a, record_b, probability FROM {name}")
+        con.unregister(name)
     con.unregister("key_values")
 
     report.records = prepared.records
@@ -419,7 +423,7 @@ def _resolve(
     clock.phase("cluster", "clustering")
     report.judgements_applied = len(state.apart) + len(state.together)
     _edges(con, settings, state, prepared.insufficient, incremental)
-    report.references = references.to_dict() | {"mentions": mentions.to_dict()}
+    report.references = references.to_dict() | {"mentions": mentions.to_dict(), "usernames": cards.to_dict()}
     report.matches = _one(con, f"SELECT count(*) FROM edges WHERE probability >= {settings.threshold!r}")
     con.execute(
         """
