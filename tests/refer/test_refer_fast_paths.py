@@ -6,10 +6,11 @@ from __future__ import annotations
 import random
 
 import markupsafe
+import orjson
 import pytest
-
 import refer_reference_casejsonld as reference_casejsonld
 from refer_documents import NASTY, leads_document
+
 from threadline.refer import pages
 from threadline.refer.casejsonld import case_graph
 from threadline.refer.package import dump_json, package_files
@@ -52,3 +53,11 @@ def test_the_case_graph_is_the_reference_graph_byte_for_byte(seed: int) -> None:
     # the same people again under other leads: shared files, identifiers and addresses are made once
     document["leads"] += [{**lead, "uid": f"{lead['uid']}-again"} for lead in document["leads"][:20]]
     assert dump_json(case_graph(document)) == dump_json(reference_casejsonld.case_graph(document))
+
+
+def test_sealing_from_leads_json_renders_what_the_document_renders() -> None:
+    # A worker process gets the document as leads.json's bytes: what it renders from them is what the document
+    # itself renders.
+    document = leads_document(21, leads=30)
+    leads_json = dump_json(document)
+    assert package_files(orjson.loads(leads_json), leads_json=leads_json) == package_files(document)
