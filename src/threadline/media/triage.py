@@ -25,12 +25,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from threadline.core import audit
-from threadline.core.db import Store, redact
+from threadline.core.db import Store, driver_insert, redact
 from threadline.core.errors import InputError
 from threadline.core.pdq import pdq_matrix
 from threadline.model import VERDICTS, HashSet, KnownHash, MediaItem, MediaVerdict, utcnow
@@ -41,7 +41,6 @@ if TYPE_CHECKING:  # the index pulls in numba; commands that do not match should
 DEFAULT_DISTANCE = 31
 DEFAULT_QUALITY = 50
 ENGINES = ("multi", "faiss", "brute")
-BATCH = 5000
 
 
 @dataclass
@@ -120,24 +119,31 @@ def _fingerprint(session: Session, store: Store, max_distance: int) -> str:
 
 
 def _known_pdq(session: Session) -> tuple[np.ndarray, np.ndarray]:
-    ids: list[int] = []
-    parts: list[np.ndarray] = []
-    chunk: list[str] = []
+    """Every active set's PDQ hashes as a matrix, with their KnownHash ids, read through the driver's own cursor
+    (ten million ORM rows took 36 s; the driver's tuples a fraction of that)."""
     query = (
         select(KnownHash.id, KnownHash.pdq)
         .join(HashSet, KnownHash.hash_set_id == HashSet.id)
         .where(HashSet.status == "active", KnownHash.pdq.is_not(None))
         .order_by(KnownHash.id)
-        .execution_options(yield_per=100_000)
     )
-    for known_id, pdq in session.execute(query):
-        ids.append(known_id)
-        chunk.append(str(pdq))
-        if len(chunk) >= 1_000_000:
-            parts.append(pdq_matrix(chunk))
-            chunk = []
-    parts.append(pdq_matrix(chunk))
-    return np.concatenate(parts), np.array(ids, dtype=np.int64)
+    connection = session.connection()
+    sql = str(query.compile(dialect=connection.dialect, compile_kwargs={"literal_binds": True}))
+    driver = connection.connection.driver_connection
+    # A server-side cursor on PostgreSQL, so the client holds one batch at a time.
+    cursor = driver.cursor(name="known_pdq") if connection.dialect.name == "postgresql" else driver.cursor()  # type: ignore[union-attr]
+    ids: list[np.ndarray] = []
+    parts: list[np.ndarray] = []
+    try:
+        cursor.execute(sql)
+        while rows := cursor.fetchmany(500_000):
+            ids.append(np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows)))
+            parts.append(pdq_matrix([r[1] for r in rows]))
+    finally:
+        cursor.close()
+    if not parts:
+        return pdq_matrix([]), np.zeros(0, dtype=np.int64)
+    return np.concatenate(parts), np.concatenate(ids)
 
 
 def known_index(session: Session, store: Store, max_distance: int, engine: str) -> KnownIndex:
@@ -291,7 +297,8 @@ def triage(
             index = known_index(session, store, max_distance, engine)
             report.known_pdq, report.index_rebuilt = len(index.known_ids), index.rebuilt
             results = index.search(pdq_matrix(wanted), max_distance)
-            hits = {pdq: results.of(q) for q, pdq in enumerate(wanted)}
+            matched = np.flatnonzero(np.diff(results.lims) > 0)
+            hits = {wanted[q]: results.of(int(q)) for q in matched}
             details = _details(session, [int(index.known_ids[row]) for m in hits.values() for row, _ in m])
             for pdq, matches in hits.items():
                 near_by_pdq[pdq] = []
@@ -332,11 +339,8 @@ def triage(
             by_seizure[it.seizure_id or 0][verdict] += 1
             owner = f"subject {it.owner_subject_id}" if it.owner_subject_id else (it.custodian or "(no owner)")
             by_owner[owner][verdict] += 1
-        item_ids = [it.id for it in items]
-        for part in _in_chunks(item_ids):
-            session.execute(delete(MediaVerdict).where(MediaVerdict.media_item_id.in_(part)))
-        for i in range(0, len(rows), BATCH):
-            session.execute(insert(MediaVerdict), rows[i : i + BATCH])
+        session.execute(delete(MediaVerdict).where(MediaVerdict.media_item_id.in_(select(MediaItem.id).where(*scope))))
+        _write_verdicts(session, rows)
         report.by_seizure = {k: dict(v) for k, v in by_seizure.items()}
         report.by_owner = {k: dict(v) for k, v in by_owner.items()}
         report.seconds = time.monotonic() - started
@@ -349,6 +353,27 @@ def triage(
             details={k: v for k, v in report.to_dict().items() if k not in ("by_owner",)},
         )
     return report
+
+
+def _write_verdicts(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Verdicts as tuples to the driver's executemany: a million through the ORM's bulk insert took 24 s."""
+    table = MediaVerdict.__table__
+    columns = tuple(rows[0]) if rows else ()
+    connection = session.connection()
+    statement = driver_insert(connection, MediaVerdict.__tablename__, columns)
+    stamp = table.c.decided_at.type.dialect_impl(connection.dialect).bind_processor(connection.dialect)
+    at = columns.index("decided_at") if rows else 0
+    batch: list[tuple[Any, ...]] = []
+    for row in rows:
+        values = list(row.values())
+        if stamp is not None:
+            values[at] = stamp(values[at])
+        batch.append(tuple(values))
+        if len(batch) >= 50_000:
+            connection.exec_driver_sql(statement, batch)
+            batch.clear()
+    if batch:
+        connection.exec_driver_sql(statement, batch)
 
 
 # ---- export -------------------------------------------------------------------------------------------------
