@@ -233,7 +233,7 @@ class _Writer:
     of the GIL while the database works. After a failed commit nothing more is committed, and the error is
     raised in the reading thread at its next hand-over (or at close)."""
 
-    def __init__(self, commit: Callable[[_Batch], None], depth: int) -> None:
+    def __init__(self, commit: Callable[[list[_Batch]], None], depth: int) -> None:
         self.commit = commit
         self.blocks: queue.Queue[_Batch | None] = queue.Queue(maxsize=depth)
         self.error: BaseException | None = None
@@ -241,10 +241,24 @@ class _Writer:
         self.thread.start()
 
     def _work(self) -> None:
-        while (block := self.blocks.get()) is not None:
+        # Blocks already waiting are committed together: each commit writes every page it dirtied, and the
+        # identifier and hash indexes are dirtied all over, so fewer commits write far less (memory stays bounded
+        # by the queue's depth).
+        closing = False
+        while not closing and (block := self.blocks.get()) is not None:
+            group = [block]
+            while True:
+                try:
+                    waiting = self.blocks.get_nowait()
+                except queue.Empty:
+                    break
+                if waiting is None:
+                    closing = True
+                    break
+                group.append(waiting)
             if self.error is None:
                 try:
-                    self.commit(block)
+                    self.commit(group)
                 except BaseException as exc:  # handed to the reading thread, which raises it
                     self.error = exc
 
@@ -476,7 +490,7 @@ class _FileIngest:
         (on the writer thread then)."""
         if self.pool is None or self.writer is None:
             block.results = build_jobs(block.plans, block.jobs)
-            self._commit(block)
+            self._commit([block])
             return
         jobs = block.jobs
         size = max(1, -(-len(jobs) // self.workers))
@@ -499,11 +513,16 @@ class _FileIngest:
             source.record_type = ",".join(sorted(types))[:20] or None
 
     # -- writing ------------------------------------------------------------------------------------------
-    def _commit(self, block: _Batch) -> None:
-        results = block.results
-        if results is None:
-            results = [prepared for future in block.futures for prepared in future.result()]
-        records = len(results) + len(block.media)
+    def _commit(self, blocks: list[_Batch]) -> None:
+        """Commit blocks (in file order) in one transaction with the file's counters and checkpoint."""
+        done: list[tuple[_Batch, list[Prepared]]] = []
+        for block in blocks:
+            results = block.results
+            if results is None:
+                results = [prepared for future in block.futures for prepared in future.result()]
+            done.append((block, results))
+        records = sum(len(results) + len(block.media) for block, results in done)
+        last_seq = max((block.last_seq for block in blocks if block.last_seq), default=0)
         with self.store.session() as session:
             connection = session.connection()
             if connection.dialect.name == "sqlite":
@@ -518,22 +537,24 @@ class _FileIngest:
                 update(SourceFile)
                 .where(SourceFile.id == self.source_id)
                 .values(
-                    rows_read=SourceFile.rows_read + block.units,
+                    rows_read=SourceFile.rows_read + sum(block.units for block in blocks),
                     records=SourceFile.records + records,
-                    rows_quarantined=SourceFile.rows_quarantined + len(block.quarantined),
-                    checkpoint_row=block.last_seq if block.last_seq else SourceFile.checkpoint_row,
+                    rows_quarantined=SourceFile.rows_quarantined + sum(len(block.quarantined) for block in blocks),
+                    checkpoint_row=last_seq if last_seq else SourceFile.checkpoint_row,
                 )
             )
-            _write_records(connection, self.source_id, block.places, results)
-            if block.quarantined:
-                session.execute(insert(QuarantinedRow), block.quarantined)
-            if block.media:
-                _write_media(connection, block.media)
-        self.report.rows += block.units
-        self.report.records += records
-        self.report.quarantined += len(block.quarantined)
-        self.report.by_type.update(record_type for record_type, *_ in results)
-        self.report.media_items += len(block.media)
+            for block, results in done:
+                _write_records(connection, self.source_id, block.places, results)
+                if block.quarantined:
+                    session.execute(insert(QuarantinedRow), block.quarantined)
+                if block.media:
+                    _write_media(connection, block.media)
+        for block, results in done:
+            self.report.rows += block.units
+            self.report.records += len(results) + len(block.media)
+            self.report.quarantined += len(block.quarantined)
+            self.report.by_type.update(record_type for record_type, *_ in results)
+            self.report.media_items += len(block.media)
         if self.progress is not None:
             self.progress(self.file.path, self.report.rows)
 
