@@ -17,11 +17,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from threadline.core import audit
-from threadline.core.db import Store
+from threadline.core.db import Store, json_dumps
 from threadline.core.errors import NotFoundError
 from threadline.directory import seed_national_agencies
 from threadline.ingest.readers.mail import message_locator
@@ -35,6 +35,7 @@ from threadline.locate.evidence import (
     sent_mail_evidence,
 )
 from threadline.locate.ipgeo import IPLocator, mmdb_path
+from threadline.locate.rows import bound, collector_paused, driver_rows, insert_tuples
 from threadline.model import (
     Agency,
     JurisdictionClaim,
@@ -232,11 +233,11 @@ def _members(session: Session, scope: Any) -> Iterator[tuple[int, list[tuple[Any
         .join(SourceRecord, SourceRecord.id == SubjectMember.record_id)
         .where(SubjectMember.subject_id.in_(scope))
         .order_by(SubjectMember.subject_id, SubjectMember.record_id)
-        .execution_options(yield_per=5000)
     )
-    rows = session.execute(query)
+    # The driver's tuples, not SQLAlchemy rows: 800k records with their fields and verbatim rows.
+    rows = driver_rows(session, query, json_columns=(4, 5))
     for subject_id, group in itertools.groupby(rows, key=lambda r: r[0]):
-        yield subject_id, [tuple(r) for r in group]
+        yield subject_id, list(group)
 
 
 def _siblings(session: Session) -> dict[tuple[int, str, str], list[tuple[int, str, dict[str, Any], dict[str, Any]]]]:
@@ -245,10 +246,12 @@ def _siblings(session: Session) -> dict[tuple[int, str, str], list[tuple[int, st
     # Grouped here, not by a GROUP BY joined back to the table: record_key has no index, and SQLite's plan for
     # that join grew with the square of the records (minutes at 800k). Keys first, then the few rows that share one.
     groups: dict[tuple[int, str, str], list[int]] = {}
-    for file_id, key, record_type, record_id in session.execute(
-        select(SourceRecord.source_file_id, SourceRecord.record_key, SourceRecord.record_type, SourceRecord.id)
-        .where(SourceRecord.record_key.is_not(None))
-        .execution_options(yield_per=50000)
+    for file_id, key, record_type, record_id in driver_rows(
+        session,
+        select(SourceRecord.source_file_id, SourceRecord.record_key, SourceRecord.record_type, SourceRecord.id).where(
+            SourceRecord.record_key.is_not(None)
+        ),
+        batch=50000,
     ):
         groups.setdefault((file_id, str(key), record_type), []).append(record_id)
     wanted = {record_id: slot for slot, ids in groups.items() if len(ids) > 1 for record_id in ids}
@@ -256,10 +259,12 @@ def _siblings(session: Session) -> dict[tuple[int, str, str], list[tuple[int, st
     out: dict[tuple[int, str, str], list[tuple[int, str, dict[str, Any], dict[str, Any]]]] = {}
     ids = sorted(wanted)
     for start in range(0, len(ids), 900):
-        for record_id, record_type, fields, raw in session.execute(
+        for record_id, record_type, fields, raw in driver_rows(
+            session,
             select(SourceRecord.id, SourceRecord.record_type, SourceRecord.fields, SourceRecord.raw).where(
                 SourceRecord.id.in_(ids[start : start + 900])
-            )
+            ),
+            json_columns=(2, 3),
         ):
             out.setdefault(wanted[record_id], []).append((record_id, record_type, fields, raw))
     for group in out.values():
@@ -315,12 +320,15 @@ def _mail_context(session: Session, lookup: Any) -> _MailContext:
     """Every message's facts for its participants: whose mailbox it is, its body's evidence, its clock, and the
     records its subject names (a key of one file of the same seizure, other than the mailbox)."""
     context = _MailContext()
-    rows = session.execute(
-        select(SourceRecord.id, SourceRecord.source_file_id, SourceRecord.locator)
-        .add_columns(SourceRecord.fields, SourceRecord.raw)
-        .where(SourceRecord.record_type == "message")
-        .execution_options(yield_per=20000)
-    ).all()
+    rows = list(
+        driver_rows(
+            session,
+            select(SourceRecord.id, SourceRecord.source_file_id, SourceRecord.locator)
+            .add_columns(SourceRecord.fields, SourceRecord.raw)
+            .where(SourceRecord.record_type == "message"),
+            json_columns=(3, 4),
+        )
+    )
     if not rows:
         return context
     seen_in: dict[int, Counter[str]] = {}
@@ -352,10 +360,12 @@ def _mail_context(session: Session, lookup: Any) -> _MailContext:
     seizure_of: dict[int, int] = {f: s for f, s in session.execute(select(SourceFile.id, SourceFile.seizure_id))}
     all_tokens = set().union(*wanted.values())
     keyed: dict[tuple[int, str], list[tuple[int, int]]] = {}
-    for record_id, file_id, key in session.execute(
-        select(SourceRecord.id, SourceRecord.source_file_id, SourceRecord.record_key)
-        .where(SourceRecord.record_key.is_not(None))
-        .execution_options(yield_per=50000)
+    for record_id, file_id, key in driver_rows(
+        session,
+        select(SourceRecord.id, SourceRecord.source_file_id, SourceRecord.record_key).where(
+            SourceRecord.record_key.is_not(None)
+        ),
+        batch=50000,
     ):
         if key in all_tokens:
             keyed.setdefault((seizure_of.get(file_id, -1), str(key)), []).append((record_id, file_id))
@@ -373,10 +383,12 @@ def _mail_context(session: Session, lookup: Any) -> _MailContext:
             targets.update(named)
     ids = sorted(targets)
     for start in range(0, len(ids), 900):
-        for record_id, record_type, key, fields, raw in session.execute(
+        for record_id, record_type, key, fields, raw in driver_rows(
+            session,
             select(SourceRecord.id, SourceRecord.record_type, SourceRecord.record_key)
             .add_columns(SourceRecord.fields, SourceRecord.raw)
-            .where(SourceRecord.id.in_(ids[start : start + 900]))
+            .where(SourceRecord.id.in_(ids[start : start + 900])),
+            json_columns=(3, 4),
         ):
             found_evidence = record_evidence(record_type, fields, raw, ip_lookup=lookup)
             context.named[record_id] = (record_type, str(key), found_evidence)
@@ -416,6 +428,19 @@ def _mail_evidence(
 
 
 _DECISION_FIELDS = ("status", "country", "region", "confidence", "agency_id", "reason", "disagreements", "claims")
+_DECISION_INSERT = ("subject_id", *_DECISION_FIELDS, "decided_by", "run_id", "decided_at")
+_CLAIM_COLUMNS = (
+    "subject_id",
+    "record_id",
+    "source",
+    "value",
+    "country",
+    "region",
+    "weight",
+    "ambiguous",
+    "note",
+    "run_id",
+)
 
 
 def _replace(
@@ -454,20 +479,28 @@ def _replace(
             )
         )
 
-    claims: list[dict[str, Any]] = []
+    claims: list[tuple[Any, ...]] = []
     inserts: list[dict[str, Any]] = []
     updates: list[dict[str, Any]] = []
     by_source: Counter[str] = Counter()
     lookup = locator.lookup if locator is not None else None
     seen: set[int] = set()
+    decided_at = SubjectJurisdiction.__table__.c.decided_at
 
     def flush(final: bool = False) -> None:
         if claims and (final or len(claims) >= _BATCH):
-            # On the connection: a plain executemany, without the ORM's per-row bookkeeping.
-            session.connection().execute(insert(JurisdictionClaim), claims)
+            # The driver's executemany on tuples: SQLAlchemy's per-row parameter handling cost more than the insert.
+            insert_tuples(session, JurisdictionClaim.__tablename__, _CLAIM_COLUMNS, claims)
             claims.clear()
         if inserts and (final or len(inserts) >= _BATCH):
-            session.connection().execute(insert(SubjectJurisdiction), inserts)
+            rows = [
+                (
+                    *(json_dumps(row[k]) if k == "disagreements" else row[k] for k in _DECISION_INSERT[:-1]),
+                    bound(session, decided_at, row["decided_at"]),
+                )
+                for row in inserts
+            ]
+            insert_tuples(session, SubjectJurisdiction.__tablename__, _DECISION_INSERT, rows)
             inserts.clear()
         if updates and (final or len(updates) >= _BATCH):
             session.execute(update(SubjectJurisdiction), updates)
@@ -477,23 +510,46 @@ def _replace(
         for record_id, e in evidence:
             by_source[e.source] += 1
             claims.append(
-                {
-                    "subject_id": subject_id,
-                    "record_id": record_id,
-                    "source": e.source,
-                    "value": e.value[:400],
-                    "country": e.country,
-                    "region": e.region,
-                    "weight": e.weight,
-                    "ambiguous": e.ambiguous,
-                    "note": e.note,
-                    "run_id": run_id,
-                }
+                (
+                    subject_id,
+                    record_id,
+                    e.source,
+                    e.value[:400],
+                    e.country,
+                    e.region,
+                    e.weight,
+                    e.ambiguous,
+                    e.note,
+                    run_id,
+                )
             )
         decision = decide([e for _, e in evidence], settings.min_confidence)
         _write_decision(subject_id, decision, existing.get(subject_id), national, run_id, report, inserts, updates)
         flush()
 
+    with collector_paused():
+        _place_all(session, report, scope, subject_ids, lookup, seen, place, say)
+    flush(final=True)
+    report.claims_by_source = dict(by_source)
+    report.claims = sum(by_source.values())
+
+
+def _weighted(e: Evidence, factor: float) -> Evidence:
+    """The claim scaled by its record's match probability (`dataclasses.replace`, without its overhead)."""
+    return Evidence(e.source, e.value, e.country, e.region, round(e.weight * factor, 4), e.ambiguous, e.note)
+
+
+def _place_all(
+    session: Session,
+    report: LocateReport,
+    scope: Any,
+    subject_ids: list[int],
+    lookup: Any,
+    seen: set[int],
+    place: Callable[[int, list[tuple[int, Evidence]]], None],
+    say: Progress,
+) -> None:
+    """Every subject's claims from its records (and their siblings, mails and named records), then `place`."""
     siblings = _siblings(session)
     mail = _mail_context(session, lookup)
     for subject_id, rows in _members(session, scope):
@@ -527,23 +583,18 @@ def _replace(
                 if clock is not None:
                     clocks[clock[0]] = (clock[1], clock[2], max(factor, clocks.get(clock[0], (0, 0, 0.0))[2]))
             for source_record, e in found:
-                weighted = e if factor == 1.0 else replace(e, weight=round(e.weight * factor, 4))
-                evidence.append((source_record, weighted))
+                evidence.append((source_record, e if factor == 1.0 else _weighted(e, factor)))
         if clocks:
             candidates = {e.country for _, e in evidence if e.weight > 0}
             for message_id, (offset, year, factor) in sorted(clocks.items()):
                 for e in clock_claims(offset, year, candidates):
-                    weighted = e if factor == 1.0 else replace(e, weight=round(e.weight * factor, 4))
-                    evidence.append((message_id, weighted))
+                    evidence.append((message_id, e if factor == 1.0 else _weighted(e, factor)))
         place(subject_id, evidence)
         if len(seen) % 20000 == 0:
             say(f"{len(seen):,} of {len(subject_ids):,} subjects placed or queued")
     for subject_id in subject_ids:
         if subject_id not in seen:
             place(subject_id, [])
-    flush(final=True)
-    report.claims_by_source = dict(by_source)
-    report.claims = sum(by_source.values())
 
 
 def _write_decision(
