@@ -41,6 +41,22 @@ def _counts(db: Path) -> tuple[int, int, int, int]:
     return records, quarantined, identifiers, rows_read
 
 
+def _processes_naming(text: str) -> list[int]:
+    """Live processes whose command line contains `text` (zombies, already gone but not reaped, excluded)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if (entry / "stat").read_text().split(") ", 1)[1].startswith("Z"):
+                continue
+            if text.encode() in (entry / "cmdline").read_bytes():
+                found.append(int(entry.name))
+        except (OSError, IndexError):
+            continue
+    return found
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("rows", [30_000, 80_000], ids=["one-process", "workers-and-writer-thread"])
 def test_kill_then_rerun_matches_uninterrupted_run(tmp_path: Path, rows: int) -> None:
@@ -82,6 +98,11 @@ def test_kill_then_rerun_matches_uninterrupted_run(tmp_path: Path, rows: int) ->
             break
     process.wait(timeout=30)
     assert killed_at, "the run finished before it could be interrupted"
+    # Worker processes of the killed ingest leave on their own instead of waiting for work forever.
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and _processes_naming(str(crash_db)):
+        time.sleep(0.2)
+    assert not _processes_naming(str(crash_db))
     partial = _counts(crash_db)
     assert partial[0] + partial[1] < rows  # really interrupted
     assert partial[0] + partial[1] == partial[3]  # and consistent: counts match what was committed

@@ -721,10 +721,19 @@ def ingest(
 
 def _start_worker(store: Store) -> None:
     """In a forked worker: drop the parent's pooled connections without closing them (they are the parent's),
-    and collect garbage rarely (see _fewer_collections)."""
+    collect garbage rarely (see _fewer_collections), and leave when the ingest that started it is gone."""
     store.engine.dispose(close=False)
     gc.freeze()
     gc.set_threshold(_GC_YOUNG, *gc.get_threshold()[1:])
+    threading.Thread(target=_leave_with_parent, args=(os.getppid(),), name="parent-watch", daemon=True).start()
+
+
+def _leave_with_parent(parent: int) -> None:
+    # A killed ingest (kill -9, out of memory) cannot stop its pool; forked workers would then wait for work
+    # forever, each holding its memory. Orphans are re-parented, so a changed parent id means ours is gone.
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    os._exit(0)
 
 
 # A million rows make tens of millions of short-lived objects. With the default threshold (700) the collector
