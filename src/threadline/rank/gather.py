@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from threadline.ingest.normalise import normalise_email, normalise_username
 from threadline.ingest.readers.mail import message_locator
+from threadline.locate.rows import driver_rows
 from threadline.model import (
     Identifier,
     MediaItem,
@@ -91,10 +92,52 @@ class Context:
     operations: dict[int, tuple[str, datetime]]
     subject_ids: list[int]
     media: dict[int, list[Media]] = field(default_factory=dict)  # subject -> media of theirs
-    media_by_sha256: dict[str, Media] = field(default_factory=dict)
+    # sha256 -> the row its Media is made from on first use (a hash list holds a million items; few are asked for)
+    media_rows: dict[str, tuple[Any, ...]] = field(default_factory=dict)
+    _by_sha256: dict[str, Media | None] = field(default_factory=dict)
     owners: dict[int, int] = field(default_factory=dict)  # media item -> owner subject to store
     ambiguous_media: int = 0
     sightings: dict[int, list[Sighting]] = field(default_factory=dict)
+
+    def media_by_sha256(self, sha256: str) -> Media | None:
+        """The seized item with this SHA-256 (one with a verdict when copies differ), or None."""
+        if sha256 not in self._by_sha256:
+            row = self.media_rows.get(sha256)
+            self._by_sha256[sha256] = _media(row) if row is not None else None
+        return self._by_sha256[sha256]
+
+
+# The columns link_media reads of each item (with its verdict), in this order.
+_MEDIA_COLUMNS = (
+    MediaItem.id,
+    MediaItem.path,
+    MediaItem.seizure_id,
+    MediaItem.sha256,
+    MediaItem.md5,
+    MediaItem.sha1,
+    MediaItem.custodian,
+    MediaItem.owner_subject_id,
+    MediaVerdict.verdict,
+    MediaVerdict.category,
+    MediaVerdict.series,
+    MediaVerdict.hashset,
+)
+
+
+def _media(row: tuple[Any, ...], linked_by: str = "") -> Media:
+    item_id, path, seizure_id, sha256, md5, sha1, _custodian, _owner, verdict, category, series, hashset = row
+    return Media(
+        id=item_id,
+        path=path,
+        seizure_id=seizure_id,
+        content=sha256 or md5 or sha1 or f"path:{seizure_id}:{path}",
+        verdict=verdict,
+        category=category,
+        series=series,
+        hashset=hashset,
+        sha256=sha256,
+        linked_by=linked_by,
+    )
 
 
 def _values(value: Any) -> list[str]:
@@ -187,6 +230,23 @@ def _upload_owner(path: str, folders: tuple[str, ...]) -> str | None:
     return None
 
 
+class UploadOwners:
+    """`_upload_owner` worked out once per folder: its answer depends only on the folders of a path, never on the
+    file's name, and a million-item hash list has a few thousand folders."""
+
+    def __init__(self, folders: tuple[str, ...]) -> None:
+        self.folders = folders
+        self._by_folder: dict[str, str | None] = {}
+
+    def __call__(self, path: str) -> str | None:
+        folder, _, name = path.replace("\\", "/").rpartition("/")
+        if not name:  # a path ending in a separator: its last part is a folder
+            return _upload_owner(path, self.folders)
+        if folder not in self._by_folder:
+            self._by_folder[folder] = _upload_owner(path, self.folders)
+        return self._by_folder[folder]
+
+
 def link_media(session: Session, ctx: Context, upload_folders: tuple[str, ...]) -> None:
     """Every media item's subjects among the active ones: its owner when one is set (followed through merges;
     an analyst's choice, or rank's own from an earlier run), and those whose username or canonical e-mail is its
@@ -197,28 +257,15 @@ def link_media(session: Session, ctx: Context, upload_folders: tuple[str, ...]) 
     sizes = _member_counts(session)
     in_scope = set(ctx.subject_ids)
     by_subject: dict[int, list[Media]] = defaultdict(list)
-    # Columns, not entities (a seizure's hash list is a million items), and each custodian or upload folder's
-    # candidates worked out once.
+    # The driver's tuples, not entities or SQLAlchemy rows (a seizure's hash list is a million items); each
+    # custodian or upload folder's candidates worked out once, and a Media made only for items someone holds.
     query = (
-        select(
-            MediaItem.id,
-            MediaItem.path,
-            MediaItem.seizure_id,
-            MediaItem.sha256,
-            MediaItem.md5,
-            MediaItem.sha1,
-            MediaItem.custodian,
-            MediaItem.owner_subject_id,
-            MediaVerdict.verdict,
-            MediaVerdict.category,
-            MediaVerdict.series,
-            MediaVerdict.hashset,
-        )
+        select(*_MEDIA_COLUMNS)
         .outerjoin(MediaVerdict, MediaVerdict.media_item_id == MediaItem.id)
         .order_by(MediaItem.id)
-        .execution_options(yield_per=20000)
     )
     by_custodian: dict[str, set[int]] = {}
+    upload_owner = UploadOwners(upload_folders)
 
     def holders(name: str) -> set[int]:
         found = by_custodian.get(name)
@@ -229,37 +276,28 @@ def link_media(session: Session, ctx: Context, upload_folders: tuple[str, ...]) 
             by_custodian[name] = found
         return found
 
-    for item in session.execute(query):
-        media = Media(
-            id=item.id,
-            path=item.path,
-            seizure_id=item.seizure_id,
-            content=item.sha256 or item.md5 or item.sha1 or f"path:{item.seizure_id}:{item.path}",
-            verdict=item.verdict,
-            category=item.category,
-            series=item.series,
-            hashset=item.hashset,
-            sha256=item.sha256,
-        )
-        if media.sha256:
-            seen = ctx.media_by_sha256.get(media.sha256)
-            if seen is None or (seen.verdict is None and media.verdict is not None):
-                ctx.media_by_sha256[media.sha256] = media
+    media_rows = ctx.media_rows
+    for row in driver_rows(session, query):
+        item_id, path, _seizure, sha256, _md5, _sha1, custodian, owner_subject_id, verdict = row[:9]
+        if sha256:
+            seen = media_rows.get(sha256)
+            if seen is None or (seen[8] is None and verdict is not None):
+                media_rows[sha256] = row
         candidates: set[int] = set()
         how = ""
-        if item.custodian:
-            candidates = set(holders(item.custodian))
-            how = f"custodian {item.custodian!r}"
+        if custodian:
+            candidates = set(holders(custodian))
+            how = f"custodian {custodian!r}"
         if not candidates:
-            folder = _upload_owner(item.path, upload_folders)
+            folder = upload_owner(path)
             if folder:
                 candidates = set(holders(folder))
                 how = f"upload folder {folder!r}"
         if not candidates:
             how = "owner set on the item"
         kept = None
-        if item.owner_subject_id is not None:
-            kept = successors.get(item.owner_subject_id, item.owner_subject_id)
+        if owner_subject_id is not None:
+            kept = successors.get(owner_subject_id, owner_subject_id)
             kept = kept if kept in sizes else None
         if kept is not None:
             candidates.add(kept)
@@ -268,9 +306,9 @@ def link_media(session: Session, ctx: Context, upload_folders: tuple[str, ...]) 
         if len(candidates) > 1:
             ctx.ambiguous_media += 1
         owner = kept if kept is not None else max(candidates, key=lambda s: (sizes.get(s, 0), -s))
-        if item.owner_subject_id != owner:
-            ctx.owners[item.id] = owner
-        linked = Media(**{**media.__dict__, "linked_by": how})
+        if owner_subject_id != owner:
+            ctx.owners[item_id] = owner
+        linked = _media(row, how)
         for subject in candidates & in_scope:
             by_subject[subject].append(linked)
     ctx.media = dict(by_subject)
@@ -317,7 +355,7 @@ def find_sightings(session: Session, ctx: Context, kinds: tuple[str, ...], max_s
 
 def member_records(session: Session, subject_ids: list[int]) -> dict[int, list[Record]]:
     out: dict[int, list[Record]] = defaultdict(list)
-    # Columns, not entities: a record's verbatim `raw` (its largest JSON) is not read here.
+    # Columns on the driver's cursor: a record's verbatim `raw` (its largest JSON) is not read here.
     query = (
         select(
             SubjectMember.subject_id,
@@ -332,31 +370,44 @@ def member_records(session: Session, subject_ids: list[int]) -> dict[int, list[R
         .where(SubjectMember.subject_id.in_(subject_ids))
         .order_by(SubjectMember.subject_id, SourceRecord.id)
     )
-    for subject, record_id, record_type, file_id, row, locator, fields in session.execute(query):
+    for subject, record_id, record_type, file_id, row, locator, fields in driver_rows(session, query, (6,)):
         out[subject].append(Record(record_id, record_type, file_id, row, locator, fields or {}))
     return out
 
 
-def messages_for(session: Session, records: dict[int, list[Record]]) -> dict[tuple[int, str], Record]:
-    """The message records that the subjects' mail participant records point to, by (file, locator)."""
+def messages_for(
+    session: Session,
+    records: dict[int, list[Record]],
+    read: dict[tuple[int, str], Record | None] | None = None,
+) -> dict[tuple[int, str], Record]:
+    """The message records that the subjects' mail participant records point to, by (file, locator). `read`
+    keeps what earlier calls found (or did not), so a message whose participants fall in several chunks of
+    subjects is read once."""
+    read = {} if read is None else read
     wanted: dict[int, set[str]] = defaultdict(set)
     for recs in records.values():
         for r in recs:
             if r.record_type == "contact" and r.fields.get("message_id") and (loc := message_locator(r.locator)):
                 wanted[r.file_id].add(loc)
-    out: dict[tuple[int, str], Record] = {}
     for file_id, locators in wanted.items():
-        names = sorted(locators)
+        names = sorted(loc for loc in locators if (file_id, loc) not in read)
         for start in range(0, len(names), 500):
+            batch = names[start : start + 500]
             query = select(
                 SourceRecord.id, SourceRecord.record_type, SourceRecord.row, SourceRecord.locator, SourceRecord.fields
-            ).where(
-                SourceRecord.source_file_id == file_id,
-                SourceRecord.locator.in_(names[start : start + 500]),
-                SourceRecord.record_type == "message",
-            )
-            for record_id, record_type, row, locator, fields in session.execute(query):
-                out[(file_id, locator)] = Record(record_id, record_type, file_id, row, locator, fields or {})
+            ).where(SourceRecord.source_file_id == file_id, SourceRecord.locator.in_(batch))
+            # The record type is checked here, not in the query: given it, SQLite's planner walked the record_type
+            # index (every message of the store, for each batch) instead of the (file, locator) key.
+            read.update(((file_id, loc), None) for loc in batch)
+            for record_id, record_type, row, locator, fields in driver_rows(session, query, (4,)):
+                if record_type == "message":
+                    read[(file_id, locator)] = Record(record_id, record_type, file_id, row, locator, fields or {})
+    out: dict[tuple[int, str], Record] = {}
+    for file_id, locators in wanted.items():
+        for loc in locators:
+            found = read.get((file_id, loc))
+            if found is not None:
+                out[(file_id, loc)] = found
     return out
 
 

@@ -15,11 +15,12 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from threadline.core import audit
-from threadline.core.db import Store
+from threadline.core.db import Store, json_dumps
+from threadline.locate.rows import bound, collector_paused, insert_tuples
 from threadline.model import TIERS, MediaItem, RiskAssessment, StageRun, Subject, utcnow
 from threadline.rank import gather
 from threadline.rank.rules import compiled, load_rules, rules_in_force
@@ -107,16 +108,17 @@ def rank(
 
     try:
         say("reading subjects and media")
-        with store.session() as session:
+        with store.session() as session, collector_paused():
             ctx = gather.load_context(session, settings.operation)
             gather.link_media(session, ctx, rules.production.upload_folders)
             gather.find_sightings(session, ctx, rules.earlier.identifiers, rules.earlier.max_shared)
             scorer = Scorer(rules, ctx)
             partials: list[Partial] = []
+            read: dict[tuple[int, str], gather.Record | None] = {}
             for n, chunk in enumerate(gather.chunks(ctx.subject_ids)):
                 say(f"scoring subjects {n * gather.CHUNK + 1:,}-{n * gather.CHUNK + len(chunk):,}")
                 records = gather.member_records(session, chunk)
-                messages = gather.messages_for(session, records)
+                messages = gather.messages_for(session, records, read)
                 partials.extend(scorer.partial(s, records.get(s, []), messages) for s in chunk)
         as_of = settings.as_of or max((p.last_activity for p in partials if p.last_activity), default=None)
         report.as_of = as_of.isoformat() if as_of else None
@@ -175,22 +177,12 @@ def _write(
         stale = existing & (set(ctx.subject_ids) | inactive)
     for chunk in gather.chunks(sorted(stale), 5000):
         session.execute(delete(RiskAssessment).where(RiskAssessment.subject_id.in_(chunk)))
-    now = utcnow()
-    rows = [
-        {
-            "subject_id": r.subject_id,
-            "rule_set_id": rule_set_id,
-            "tier": r.tier,
-            "score": r.score,
-            "factors": r.factors,
-            "summary": r.summary,
-            "run_id": run_id,
-            "assessed_at": now,
-        }
-        for r in ranked
-    ]
+    # Tuples to the driver's executemany (factors as JSON text, the timestamp bound as SQLAlchemy would).
+    now = bound(session, RiskAssessment.__table__.c.assessed_at, utcnow())
+    columns = ("subject_id", "rule_set_id", "tier", "score", "factors", "summary", "run_id", "assessed_at")
+    rows = [(r.subject_id, rule_set_id, r.tier, r.score, json_dumps(r.factors), r.summary, run_id, now) for r in ranked]
     for start in range(0, len(rows), 5000):
-        session.execute(insert(RiskAssessment), rows[start : start + 5000])
+        insert_tuples(session, RiskAssessment.__tablename__, columns, rows[start : start + 5000])
     if ctx.owners:
         session.execute(
             update(MediaItem),

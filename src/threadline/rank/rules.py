@@ -344,8 +344,10 @@ def _access(c: _Check, v: Any, p: Path_) -> AccessRules:
     )
 
 
+@lru_cache(maxsize=65536)
 def _key(text: str) -> str:
-    """A column name as compared with extra fields: case and punctuation ignored."""
+    """A column name as compared with extra fields: case and punctuation ignored (cached: a seizure has few
+    column names and rank asks for each on every record)."""
     return "".join(ch for ch in text.casefold() if ch.isalnum())
 
 

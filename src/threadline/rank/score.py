@@ -192,7 +192,7 @@ class Scorer:
                 kind = str(attachment.get("content_type") or "").casefold()
                 if not any(kind == t or (t.endswith("/*") and kind.startswith(t[:-1])) for t in types):
                     continue
-                media = self.ctx.media_by_sha256.get(str(attachment.get("sha256") or ""))
+                media = self.ctx.media_by_sha256(str(attachment.get("sha256") or ""))
                 sent.append((media, attachment, message))
         return sent, list(taken.values())
 
