@@ -255,6 +255,29 @@ def test_find_phones_in_a_message_body() -> None:
 
 
 @fast
+@given(
+    st.lists(
+        st.one_of(
+            any_text,
+            st.sampled_from(["+49 170 1234567", "＋44 20 7946 0958", "0044 20 7946 0958", "030 901820", "+", "tel:"]),
+        ),
+        max_size=6,
+    ).map(" ".join)
+)
+def test_finding_phones_without_a_region_skips_only_texts_that_cannot_hold_one(text: str) -> None:
+    import phonenumbers
+
+    from threadline.ingest.normalise import _clean
+
+    slow = []
+    for match in phonenumbers.PhoneNumberMatcher(_clean(text), None, leniency=phonenumbers.Leniency.VALID):
+        e164 = phonenumbers.format_number(match.number, phonenumbers.PhoneNumberFormat.E164)
+        if e164 not in slow:
+            slow.append(e164)
+    assert find_phones(text, None) == slow
+
+
+@fast
 @given(any_text, st.sampled_from([None, "DE", "US", "gb", "Frankreich", "zz", ""]))
 def test_phone_normalisers_never_raise(text: str, region: str | None) -> None:
     phone = normalise_phone(text, region)

@@ -405,9 +405,14 @@ def phone_e164(text: str, default_region: str | None) -> tuple[str | None, bool]
 def find_phones(text: str, default_region: str | None) -> list[str]:
     """Valid phone numbers in free text as E.164, first occurrence order (phonenumbers' VALID leniency)."""
     region = _phone_region(default_region)
+    cleaned = _clean(text)
+    if region is None and "+" not in cleaned:
+        # Without a region only numbers written with their country code (+44 ...) can be read, and NFKC has
+        # turned every other plus sign into "+": a body without one holds none (most bodies; the matcher is slow).
+        return []
     found: dict[str, None] = {}
     try:
-        for match in phonenumbers.PhoneNumberMatcher(_clean(text), region, leniency=phonenumbers.Leniency.VALID):
+        for match in phonenumbers.PhoneNumberMatcher(cleaned, region, leniency=phonenumbers.Leniency.VALID):
             found.setdefault(phonenumbers.format_number(match.number, phonenumbers.PhoneNumberFormat.E164), None)
     except Exception:  # see _parse_phone: a message body must never stop an ingest
         pass
