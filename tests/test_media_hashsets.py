@@ -7,14 +7,23 @@ import json
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from threadline.core.db import Store
 from threadline.core.errors import InputError, NotFoundError
-from threadline.media import import_hashes, list_sets, remove_set
-from threadline.media.hashsets import clean_hash, parse_pdq_list, quarantined, sniff_format
+from threadline.media import hashsets, import_hashes, list_sets, remove_set
+from threadline.media.hashsets import (
+    Entry,
+    PdqBlock,
+    _pdq_lines,
+    clean_hash,
+    parse_pdq_list,
+    pdq_blocks,
+    quarantined,
+    sniff_format,
+)
 from threadline.model import AuditEvent, HashSet, KnownHash
 
 MD5 = "0123456789abcdef0123456789abcdef"
@@ -165,3 +174,125 @@ def test_pdq_list_parser_never_raises_and_every_line_is_accounted_for(lines: lis
     out = list(parse_pdq_list(io.StringIO(text)))
     content = [i for i, ln in enumerate(text.split("\n"), 1) if ln.strip() and not ln.strip().startswith("#")]
     assert [o.line for o in out] == content
+
+
+# ---- the block reader of PDQ lists (ten million lines without a Python object per line) ---------------------
+
+_GOOD = st.builds(
+    lambda digits, quality: digits + ("" if quality is None else f",{quality}"),
+    st.text(alphabet="0123456789abcdef", min_size=64, max_size=64),
+    st.one_of(st.none(), st.integers(0, 100).map(str), st.sampled_from(["007", "000", "100", "099"])),
+)
+_ODD = st.one_of(
+    st.text(alphabet="0123456789abcdefABCDEFxX,# \t\r", max_size=80),
+    _GOOD.map(str.upper),
+    _GOOD.map(lambda line: "0x" + line),
+    _GOOD.map(lambda line: f" {line} "),
+    _GOOD.map(lambda line: line.split(",")[0] + ",101"),
+    _GOOD.map(lambda line: line.split(",")[0] + ",0100"),
+    _GOOD.map(lambda line: line + ",5"),
+    _GOOD.map(lambda line: line[:63]),
+    st.just("# a comment"),
+    st.just(""),
+)
+
+
+def _as_file(text: str) -> io.TextIOWrapper:
+    """The text as `import_hashes` opens a file: its own line reader, \\n, \\r\\n or \\r ending a line."""
+    return io.TextIOWrapper(io.BytesIO(text.encode("utf-8")), encoding="utf-8-sig", errors="replace", newline="")
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.one_of(_GOOD, _GOOD, _GOOD, _ODD), max_size=40),
+    st.lists(st.sampled_from(["\n", "\r\n", "\r"]), min_size=1, max_size=3),
+    st.booleans(),
+    st.integers(1, 2000),
+    st.integers(1, 8),
+)
+def test_the_block_reader_reads_exactly_what_the_line_by_line_reader_reads(
+    lines: list[str], endings: list[str], final_newline: bool, block_chars: int, sub_block: int
+) -> None:
+    text = "".join(line + endings[i % len(endings)] for i, line in enumerate(lines))
+    if not final_newline and text:
+        text = text[: -len(endings[(len(lines) - 1) % len(endings)])]
+    slow = list(_pdq_lines(_as_file(text)))
+    blocks = list(pdq_blocks(_as_file(text), block_chars=block_chars, sub_block=sub_block))
+    expanded = [entry for b in blocks for entry in (b.entries() if isinstance(b, PdqBlock) else [b])]
+    assert expanded == slow
+    assert list(parse_pdq_list(_as_file(text))) == slow
+
+
+def test_a_clean_list_is_read_in_blocks_and_a_bad_line_costs_only_its_piece() -> None:
+    good = [f"{i:064x},{i % 101}" for i in range(1000)]
+    text = "\n".join([*good[:500], "not a hash", *good[500:]]) + "\n"
+    items = list(pdq_blocks(_as_file(text), block_chars=1 << 20, sub_block=100))
+    assert [type(i).__name__ for i in items].count("Rejected") == 1
+    assert sum(len(i.hashes) for i in items if isinstance(i, PdqBlock)) == 901
+    assert sum(isinstance(i, Entry) for i in items) == 99  # the rest of the bad line's piece, one by one
+    assert all(isinstance(i, PdqBlock) for i in pdq_blocks(_as_file("\n".join(good)), block_chars=4096))
+
+
+def test_a_pdq_list_read_in_blocks_stores_every_line_as_the_line_reader_would(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(hashsets, "BLOCK_CHARS", 700)  # about ten lines a block
+    monkeypatch.setattr(hashsets, "SUB_BLOCK", 3)
+    good = [f"{i * 7919:064x}" + ("" if i % 50 == 0 else f",{i % 101:03d}") for i in range(400)]
+    lines = [*good[:100], "# header", "", f"{PDQ.upper()},90", "zz", f"{PDQ},101", *good[100:]]
+    path = tmp_path / "tx.pdq"
+    path.write_bytes("\r\n".join(lines).encode("utf-8"))
+    report = import_hashes(store, path, name="tx", category="tab\there \\ back")
+    expected = [e for e in _pdq_lines(_as_file("\n".join(lines))) if isinstance(e, Entry)]
+    assert (report.hashes, report.entries, report.quarantined) == (len(expected), len(expected), 2)
+    with store.session() as session:
+        stored = session.execute(
+            select(KnownHash.line, KnownHash.pdq, KnownHash.pdq_quality, KnownHash.category, KnownHash.md5).order_by(
+                KnownHash.id
+            )
+        ).all()
+        assert [tuple(r) for r in stored] == [
+            (e.line, e.pdq, e.pdq_quality, "tab\there \\ back", None) for e in expected
+        ]
+        assert [(q["line"], q["reason"][:6]) for q in quarantined(session, "tx")] == [(104, "pdq 'z"), (105, "PDQ qu")]
+
+
+def test_a_crash_in_the_middle_of_a_pdq_list_leaves_the_previous_version_as_it_was(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "tx.pdq"
+    path.write_text(f"{PDQ},95\n", encoding="utf-8")
+    import_hashes(store, path, name="tx")
+    path.write_text("".join(f"{i:064x},50\n" for i in range(3000)), encoding="utf-8")
+    monkeypatch.setattr(hashsets, "BLOCK_CHARS", 10_000)
+    written = 0
+    real = hashsets._Writer.pdq_block
+
+    def crash_on_the_third(self: object, *args: object) -> None:
+        nonlocal written
+        written += 1
+        if written == 3:
+            raise OSError("disk gone")
+        real(self, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(hashsets._Writer, "pdq_block", crash_on_the_third)
+    with pytest.raises(OSError, match="disk gone"):
+        import_hashes(store, path, name="tx")
+    with store.session() as session:
+        assert session.execute(select(KnownHash.line, KnownHash.pdq)).all() == [(1, PDQ)]
+        assert [(s["version"], s["status"]) for s in list_sets(session, include_retired=True)] == [(1, "active")]
+
+
+def test_exact_matching_uses_the_partial_hash_indexes(store: Store) -> None:
+    with store.session() as session:
+        for kind in ("md5", "sha1", "sha256"):
+            sql = (
+                f"SELECT k.id FROM media_item m JOIN known_hash k ON k.{kind} = m.{kind} "
+                f"WHERE m.{kind} IS NOT NULL AND m.seizure_id = 1"
+            )
+            if session.get_bind().dialect.name == "sqlite":
+                plan = " ".join(str(r[-1]) for r in session.execute(text(f"EXPLAIN QUERY PLAN {sql}")))
+            else:
+                session.execute(text("SET LOCAL enable_seqscan = off"))
+                plan = " ".join(str(r[0]) for r in session.execute(text(f"EXPLAIN {sql}")))
+            assert f"ix_known_hash_{kind}" in plan, plan

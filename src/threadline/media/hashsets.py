@@ -11,22 +11,24 @@ import csv
 import hashlib
 import io
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from itertools import repeat
+from operator import itemgetter
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import ijson
-from sqlalchemy import Table, delete, func, insert, select
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from threadline.core import audit
-from threadline.core.db import Store, json_dumps
+from threadline.core.db import Store, driver_insert, json_dumps
 from threadline.core.errors import InputError, NotFoundError
 from threadline.model import HashSet, KnownHash, QuarantinedHash, utcnow
 
 FORMATS = ("vics", "csv", "pdq-list")
-BATCH = 5000
+BATCH = 50_000
 _HEX = re.compile(r"^[0-9a-f]+$")
 _LENGTHS = {"md5": 32, "sha1": 40, "sha256": 64, "pdq": 64}
 
@@ -128,10 +130,80 @@ def sniff_format(path: Path) -> str:
 # which says what is wrong with it.
 _PDQ_LINE = re.compile(r"(?:0[xX])?([0-9a-fA-F]{64})(?:[ \t]*,[ \t]*(\d{1,3}))?")
 
+# A block of lines that are all "hex,quality" (lower-case hex, quality 0-100, nothing else) or all "hex" is
+# checked by one match over its text and read without a Python object per line: a ten-million-line list is
+# almost only such lines. Lines are what the file's own line reader gives (\n, \r\n or \r ends one).
+_EOL = r"(?:\r\n|\r|\n)"
+_QUALITY = r"(?:100|0?[0-9]{1,2})"
+_BLOCK_WITH_QUALITY = re.compile(rf"(?:[0-9a-f]{{64}},{_QUALITY}{_EOL})*(?:[0-9a-f]{{64}},{_QUALITY})?")
+_BLOCK_PLAIN = re.compile(rf"(?:[0-9a-f]{{64}}{_EOL})*(?:[0-9a-f]{{64}})?")
+_HEAD = itemgetter(slice(0, 64))
+_TAIL = itemgetter(slice(65, None))
+BLOCK_CHARS = 1 << 23  # about 120,000 lines a block
+SUB_BLOCK = 256  # a block that is not all well-formed is tried again in pieces of this many lines
+
+
+@dataclass(frozen=True, slots=True)
+class PdqBlock:
+    """Consecutive well-formed PDQ lines numbered first, first + 1, ...: their hashes (lower-case hex) and
+    qualities (None when no line gives one)."""
+
+    first: int
+    hashes: list[str]
+    qualities: list[int] | None
+
+    def entries(self) -> Iterator[Entry]:
+        count = len(self.hashes)
+        qualities: Iterable[int | None] = self.qualities if self.qualities is not None else repeat(None, count)
+        for number, (pdq, quality) in enumerate(zip(self.hashes, qualities, strict=True), start=self.first):
+            yield Entry(number, pdq=pdq, pdq_quality=quality)
+
+
+def _pdq_block(lines: list[str], first: int) -> PdqBlock | None:
+    text = "".join(lines)
+    if _BLOCK_WITH_QUALITY.fullmatch(text):
+        # int() ignores the line ending; "007" is 7, as the careful path reads it.
+        return PdqBlock(first, list(map(_HEAD, lines)), list(map(int, map(_TAIL, lines))))
+    if _BLOCK_PLAIN.fullmatch(text):
+        return PdqBlock(first, list(map(_HEAD, lines)), None)
+    return None
+
+
+def pdq_blocks(
+    fh: io.TextIOBase, block_chars: int | None = None, sub_block: int | None = None
+) -> Iterator[PdqBlock | Entry | Rejected]:
+    """A PDQ list as blocks of well-formed lines where it can, and otherwise entries and rejected lines one by
+    one; together exactly what `parse_pdq_list` yields."""
+    block_chars = block_chars or BLOCK_CHARS
+    sub_block = sub_block or SUB_BLOCK
+    first = 1
+    while lines := fh.readlines(block_chars):
+        block = _pdq_block(lines, first)
+        if block is not None:
+            yield block
+        else:
+            for start in range(0, len(lines), sub_block):
+                part = lines[start : start + sub_block]
+                block = _pdq_block(part, first + start)
+                if block is not None:
+                    yield block
+                else:
+                    yield from _pdq_lines(part, first + start)
+        first += len(lines)
+
 
 def parse_pdq_list(fh: io.TextIOBase) -> Iterator[Entry | Rejected]:
+    for item in pdq_blocks(fh):
+        if isinstance(item, PdqBlock):
+            yield from item.entries()
+        else:
+            yield item
+
+
+def _pdq_lines(lines: Iterable[str], first: int = 1) -> Iterator[Entry | Rejected]:
+    """Line by line: every line's entry, or its reason for being rejected."""
     fast = _PDQ_LINE.fullmatch
-    for number, raw in enumerate(fh, start=1):
+    for number, raw in enumerate(lines, start=first):
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
@@ -340,13 +412,13 @@ def _file_digest(path: Path) -> tuple[str, int]:
     return digest.hexdigest(), size
 
 
-def _entries(path: Path, fmt: str, report: ImportReport) -> Iterator[Entry | Rejected]:
+def _entries(path: Path, fmt: str, report: ImportReport) -> Iterator[Entry | Rejected | PdqBlock]:
     if fmt == "vics":
         yield from parse_vics(path, report)
         return
     with path.open("r", encoding="utf-8-sig", errors="replace", newline="") as fh:
         if fmt == "pdq-list":
-            yield from parse_pdq_list(fh)
+            yield from pdq_blocks(fh)
         else:
             yield from parse_csv(fh, path)
 
@@ -416,42 +488,99 @@ _KNOWN_COLUMNS = (
     "hash_set_id", "line", "media_id", "md5", "sha1", "sha256", "pdq", "pdq_quality", "category", "series",
     "victim_identified", "offender_identified", "photodna", "details",
 )  # fmt: skip
+_PDQ_COLUMNS = ("hash_set_id", "line", "pdq", "pdq_quality", "category")
 
 
-def _raw_insert(session: Session, table: Table, columns: tuple[str, ...]) -> str:
-    """An INSERT of `columns` in the driver's own parameter style, for `exec_driver_sql` with tuples."""
-    style = session.get_bind().dialect.paramstyle
-    marks = ", ".join("?" if style == "qmark" else "%s" for _ in columns)
-    if style not in ("qmark", "format", "pyformat"):
-        raise RuntimeError(f"unsupported database driver parameter style {style!r}")
-    return f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({marks})"
+def _copy_text(value: str) -> str:
+    """`value` as one field of PostgreSQL's COPY text format."""
+    return value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+
+
+class _Writer:
+    """Rows of `known_hash` (tuples in `columns` order) straight to the database driver: COPY on PostgreSQL,
+    executemany on SQLite. At ten million hashes SQLAlchemy's per-row parameter processing (even Core's) was
+    most of the import's time. Everything runs in the session's transaction: all of a file or none."""
+
+    def __init__(self, session: Session) -> None:
+        self.connection = session.connection()
+        self.postgresql = self.connection.dialect.name == "postgresql"
+        self.driver: Any = self.connection.connection.driver_connection
+
+    def rows(self, columns: tuple[str, ...], rows: Iterable[tuple[Any, ...]]) -> None:
+        if self.postgresql:
+            statement = f"COPY known_hash ({', '.join(columns)}) FROM STDIN"
+            with self.driver.cursor() as cursor, cursor.copy(statement) as copy:
+                for row in rows:
+                    copy.write_row(row)
+            return
+        statement = driver_insert(self.connection, "known_hash", columns)
+        cursor = self.driver.cursor()
+        try:
+            cursor.executemany(statement, rows)
+        finally:
+            cursor.close()
+
+    def pdq_block(self, hash_set_id: int, block: PdqBlock, category: str | None) -> None:
+        """A block's rows built by the C loops of zip and map, not one Python statement per line."""
+        count = len(block.hashes)
+        lines = range(block.first, block.first + count)
+        if not self.postgresql:
+            qualities: Iterable[int | None] = block.qualities if block.qualities is not None else repeat(None, count)
+            rows = zip(repeat(hash_set_id, count), lines, block.hashes, qualities, repeat(category, count), strict=True)
+            self.rows(_PDQ_COLUMNS, rows)
+            return
+        # COPY's text format, joined in C: the set, the category and NULL are the same on every line.
+        texts = map(str, block.qualities) if block.qualities is not None else repeat("\\N", count)
+        fields = zip(
+            repeat(str(hash_set_id), count),
+            map(str, lines),
+            block.hashes,
+            texts,
+            repeat("\\N" if category is None else _copy_text(category), count),
+            strict=True,
+        )
+        data = "\n".join(map("\t".join, fields)) + "\n"
+        statement = f"COPY known_hash ({', '.join(_PDQ_COLUMNS)}) FROM STDIN"
+        with self.driver.cursor() as cursor, cursor.copy(statement) as copy:
+            copy.write(data)
 
 
 def _load(
-    session: Session, hash_set: HashSet, items: Iterator[Entry | Rejected], category: str | None, report: ImportReport
+    session: Session,
+    hash_set: HashSet,
+    items: Iterator[Entry | Rejected | PdqBlock],
+    category: str | None,
+    report: ImportReport,
 ) -> None:
     rows: list[tuple[Any, ...]] = []
     rejected: list[dict[str, Any]] = []
     last_entry = 0
-    statement = _raw_insert(session, cast(Table, KnownHash.__table__), _KNOWN_COLUMNS)
+    hash_set_id = hash_set.id
+    writer = _Writer(session)
 
     def flush() -> None:
         if rows:
-            # Straight to the driver's executemany: at ten million hashes SQLAlchemy's per-row parameter
-            # processing (even Core's) was most of the import's time.
-            session.connection().exec_driver_sql(statement, rows)
+            writer.rows(_KNOWN_COLUMNS, rows)
             rows.clear()
         if rejected:
             session.execute(insert(QuarantinedHash), rejected)
             rejected.clear()
 
     for item in items:
+        if isinstance(item, PdqBlock):
+            flush()  # rows go in in line order
+            count = len(item.hashes)
+            writer.pdq_block(hash_set_id, item, category)
+            report.entries += count
+            report.hashes += count
+            last_entry = item.first + count - 1
+            continue
         if isinstance(item, Rejected):
             report.quarantined += 1
             if len(report.rejected) < 1000:
                 report.rejected.append(item)
             rejected.append(
-                {"hash_set_id": hash_set.id, "line": item.line, "raw_text": item.raw_text, "reason": item.reason}
+                {"hash_set_id": hash_set_id, "line": item.line, "raw_text": item.raw_text, "reason": item.reason}
             )
         else:
             if item.line != last_entry:
@@ -460,7 +589,7 @@ def _load(
             report.hashes += 1
             rows.append(
                 (
-                    hash_set.id,
+                    hash_set_id,
                     item.line,
                     item.media_id,
                     item.md5,
