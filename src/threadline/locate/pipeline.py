@@ -628,7 +628,8 @@ def _write_decision(
 
 def _count(session: Session, report: LocateReport, scope: Any) -> None:
     """The figures of the decisions now in force for the run's subjects (manual ones included)."""
-    rows = session.execute(
+    rows = driver_rows(
+        session,
         select(
             SubjectJurisdiction.status,
             SubjectJurisdiction.country,
@@ -637,8 +638,9 @@ def _count(session: Session, report: LocateReport, scope: Any) -> None:
             SubjectJurisdiction.decided_by,
             SubjectJurisdiction.claims,
             SubjectJurisdiction.disagreements,
-        ).where(SubjectJurisdiction.subject_id.in_(scope))
-    ).all()
+        ).where(SubjectJurisdiction.subject_id.in_(scope)),
+        json_columns=(6,),
+    )
     by_country: Counter[str] = Counter()
     report.subjects = report.placed = report.placed_high = report.with_region = 0
     report.unplaced = report.unplaced_no_evidence = report.manual = report.disagreeing = 0
