@@ -8,8 +8,8 @@ import itertools
 import pytest
 from sqlalchemy import select
 
+from threadline.core.bulk import bound, driver_rows, insert_tuples
 from threadline.core.db import Store, json_dumps
-from threadline.locate.rows import bound, driver_rows, insert_tuples
 from threadline.model import (
     Operation,
     RiskAssessment,

@@ -21,6 +21,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from threadline.core import audit
+from threadline.core.bulk import bound, collector_paused, driver_rows, insert_tuples
 from threadline.core.db import Store, json_dumps
 from threadline.core.errors import NotFoundError
 from threadline.directory import seed_national_agencies
@@ -35,7 +36,6 @@ from threadline.locate.evidence import (
     sent_mail_evidence,
 )
 from threadline.locate.ipgeo import IPLocator, mmdb_path
-from threadline.locate.rows import bound, collector_paused, driver_rows, insert_tuples
 from threadline.model import (
     Agency,
     JurisdictionClaim,

@@ -16,6 +16,7 @@ Hash-list rows without a quality score count as good enough (their quality is un
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import time
 from collections import Counter, defaultdict
@@ -30,7 +31,8 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from threadline.core import audit
-from threadline.core.db import Store, driver_insert, redact
+from threadline.core.bulk import bound, driver_rows, insert_tuples
+from threadline.core.db import Store, redact
 from threadline.core.errors import InputError
 from threadline.core.pdq import pdq_matrix
 from threadline.model import VERDICTS, HashSet, KnownHash, MediaItem, MediaVerdict, utcnow
@@ -119,28 +121,20 @@ def _fingerprint(session: Session, store: Store, max_distance: int) -> str:
 
 
 def _known_pdq(session: Session) -> tuple[np.ndarray, np.ndarray]:
-    """Every active set's PDQ hashes as a matrix, with their KnownHash ids, read through the driver's own cursor
-    (ten million ORM rows took 36 s; the driver's tuples a fraction of that)."""
+    """Every active set's PDQ hashes as a matrix, with their KnownHash ids, read as the driver's tuples (ten
+    million ORM rows took 36 s)."""
     query = (
         select(KnownHash.id, KnownHash.pdq)
         .join(HashSet, KnownHash.hash_set_id == HashSet.id)
         .where(HashSet.status == "active", KnownHash.pdq.is_not(None))
         .order_by(KnownHash.id)
     )
-    connection = session.connection()
-    sql = str(query.compile(dialect=connection.dialect, compile_kwargs={"literal_binds": True}))
-    driver = connection.connection.driver_connection
-    # A server-side cursor on PostgreSQL, so the client holds one batch at a time.
-    cursor = driver.cursor(name="known_pdq") if connection.dialect.name == "postgresql" else driver.cursor()  # type: ignore[union-attr]
     ids: list[np.ndarray] = []
     parts: list[np.ndarray] = []
-    try:
-        cursor.execute(sql)
-        while rows := cursor.fetchmany(500_000):
-            ids.append(np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows)))
-            parts.append(pdq_matrix([r[1] for r in rows]))
-    finally:
-        cursor.close()
+    rows = driver_rows(session, query, batch=500_000)
+    while block := list(itertools.islice(rows, 500_000)):
+        ids.append(np.fromiter((r[0] for r in block), dtype=np.int64, count=len(block)))
+        parts.append(pdq_matrix([r[1] for r in block]))
     if not parts:
         return pdq_matrix([]), np.zeros(0, dtype=np.int64)
     return np.concatenate(parts), np.concatenate(ids)
@@ -357,23 +351,14 @@ def triage(
 
 def _write_verdicts(session: Session, rows: list[dict[str, Any]]) -> None:
     """Verdicts as tuples to the driver's executemany: a million through the ORM's bulk insert took 24 s."""
-    table = MediaVerdict.__table__
-    columns = tuple(rows[0]) if rows else ()
-    connection = session.connection()
-    statement = driver_insert(connection, MediaVerdict.__tablename__, columns)
-    stamp = table.c.decided_at.type.dialect_impl(connection.dialect).bind_processor(connection.dialect)
-    at = columns.index("decided_at") if rows else 0
-    batch: list[tuple[Any, ...]] = []
-    for row in rows:
-        values = list(row.values())
-        if stamp is not None:
-            values[at] = stamp(values[at])
-        batch.append(tuple(values))
-        if len(batch) >= 50_000:
-            connection.exec_driver_sql(statement, batch)
-            batch.clear()
-    if batch:
-        connection.exec_driver_sql(statement, batch)
+    if not rows:
+        return
+    columns = tuple(rows[0])
+    at = columns.index("decided_at")
+    stamp = bound(session, MediaVerdict.__table__.c.decided_at, rows[0]["decided_at"])
+    for start in range(0, len(rows), 50_000):
+        batch = [tuple(row.values()) for row in rows[start : start + 50_000]]
+        insert_tuples(session, MediaVerdict.__tablename__, columns, [(*r[:at], stamp, *r[at + 1 :]) for r in batch])
 
 
 # ---- export -------------------------------------------------------------------------------------------------

@@ -14,9 +14,9 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from threadline.core.bulk import driver_rows
 from threadline.ingest.normalise import normalise_email, normalise_username
 from threadline.ingest.readers.mail import message_locator
-from threadline.locate.rows import driver_rows
 from threadline.model import (
     Identifier,
     MediaItem,

@@ -19,8 +19,8 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from threadline.core import audit
+from threadline.core.bulk import bound, collector_paused, insert_tuples
 from threadline.core.db import Store, json_dumps
-from threadline.locate.rows import bound, collector_paused, insert_tuples
 from threadline.model import TIERS, MediaItem, RiskAssessment, StageRun, Subject, utcnow
 from threadline.rank import gather
 from threadline.rank.rules import compiled, load_rules, rules_in_force

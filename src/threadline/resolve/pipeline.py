@@ -22,6 +22,7 @@ from sqlalchemy import bindparam, delete, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from threadline.core import audit
+from threadline.core.bulk import insert_tuples
 from threadline.core.db import Store
 from threadline.core.errors import InputError
 from threadline.model import (
@@ -745,12 +746,8 @@ def _write_subjects(session: Session, con: duckdb.DuckDBPyConnection, report: Re
 def _insert_rows(session: Session, table: str, columns: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
     """Rows already in the driver's terms (JSON as text, timestamps bound) straight to its executemany:
     SQLAlchemy's per-row parameter handling cost more than the insert itself at a million members."""
-    connection = session.connection()
-    style = connection.dialect.paramstyle
-    marks = ", ".join("?" if style == "qmark" else "%s" for _ in columns)
-    statement = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})"
     for start in range(0, len(rows), _BATCH):
-        connection.exec_driver_sql(statement, rows[start : start + _BATCH])
+        insert_tuples(session, table, columns, rows[start : start + _BATCH])
 
 
 def _write_review(session: Session, con: duckdb.DuckDBPyConnection, run_id: int) -> int:
