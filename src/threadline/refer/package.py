@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import csv
-import gc
 import hashlib
 import io
 import json
@@ -17,8 +16,7 @@ import os
 import re
 import uuid
 import zipfile
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
@@ -32,6 +30,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from threadline.core import audit
+from threadline.core.bulk import collector_paused
 from threadline.core.errors import ConflictError, NotFoundError
 from threadline.core.settings import Settings
 from threadline.model import HANDLING_CODES, TIER_LABELS, Agency, Lead, LeadEvent, Operation, ReferralPackage, utcnow
@@ -122,20 +121,6 @@ def agency_ref(agency: Agency) -> dict[str, Any]:
         "country": agency.country,
         "region": agency.region,
     }
-
-
-@contextmanager
-def no_cycle_collection() -> Iterator[None]:
-    """Python's cycle collector paused while a package's millions of small dicts, lists and strings are made (they
-    hold no reference cycles): each collection walks every live object, the whole leads document included, and
-    took ~40% of rendering a package. The collector runs again, as before, when the block ends."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 @cache
@@ -346,7 +331,7 @@ def prepare_package(
     agency_ids = {sender.id, recipient.id} | {lead.originating_agency_id or sender.id for lead in leads}
     agencies = {a.id: a for a in session.scalars(select(Agency).where(Agency.id.in_(agency_ids)))}
     codes = {agency_id: agency.code for agency_id, agency in agencies.items()}
-    with no_cycle_collection():
+    with collector_paused():  # ~40% of rendering was the collector walking the whole leads document
         snapshots = build_snapshots(session, [lead.subject_id for lead in leads if lead.subject_id is not None])
     history = _events(session, leads, codes)
     parents = {
@@ -437,7 +422,7 @@ def seal_package(
     sign it, zip and encrypt: CPU only, no database, so a big operation seals several agencies' packages at once
     in worker processes."""
     private = load_signing_private(key_path)
-    with no_cycle_collection():
+    with collector_paused():  # ~40% of rendering was the collector walking the whole leads document
         document = orjson.loads(leads_json)
         files = package_files(document, leads_json=leads_json)
     manifest = manifest_for(document, files, signer_fingerprint=fingerprint, signer_public=public, to=to)

@@ -6,10 +6,8 @@ subjects exactly as they were and a rerun starts again from them."""
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,7 +20,7 @@ from sqlalchemy import bindparam, delete, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from threadline.core import audit
-from threadline.core.bulk import insert_tuples
+from threadline.core.bulk import collector_paused, insert_tuples
 from threadline.core.db import Store
 from threadline.core.errors import InputError
 from threadline.model import (
@@ -178,19 +176,6 @@ def _one(con: duckdb.DuckDBPyConnection, sql: str) -> int:
     return int(row[0]) if row and row[0] is not None else 0
 
 
-@contextlib.contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Python's cycle collector off for the run: with millions of live small objects (rows, edges) its full
-    passes took most of the time (39 -> 14 s for 70k records); nothing resolve builds holds a cycle for long."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
 class _Clock:
     """Seconds per phase for the report, and the progress line as each phase starts."""
 
@@ -307,7 +292,9 @@ def resolve(
         raise InputError(f"unknown engine {settings.engine!r}: use one of {', '.join(engines.ENGINES)}")
     con = engines.work_connection()
     try:
-        with _collector_paused():
+        # The cycle collector's full passes over millions of live rows and edges took most of the time (39 -> 14 s
+        # at 70k records); nothing resolve builds holds a cycle for long.
+        with collector_paused():
             return _resolve(store, settings, con, actor, progress or (lambda _message: None))
     finally:
         con.close()
