@@ -21,6 +21,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from threadline.core import audit
+from threadline.core.bulk import refresh_statistics
 from threadline.core.db import Store
 from threadline.core.errors import InputError
 from threadline.model import (
@@ -387,6 +388,7 @@ def run_pipeline(
 
         try:
             result = stage.execute(store, options, actor, say)
+            refresh_statistics(store)
         except BaseException as exc:
             with store.session() as session:
                 failed = session.get(StageRun, run_id)

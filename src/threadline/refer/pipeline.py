@@ -30,6 +30,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from threadline.core import audit
+from threadline.core.bulk import refresh_statistics
 from threadline.core.db import Store
 from threadline.core.errors import ConflictError, InputError, NotFoundError
 from threadline.directory import find_agency, national_agency
@@ -354,6 +355,7 @@ def refer(store: Store, settings: ReferSettings) -> ReferReport:
         report = create_leads(session, operation, originator, settings)
         operation_id, operation_name, originator_id = operation.id, operation.name, originator.id
     if settings.packages:
+        refresh_statistics(store)  # the stages before, and the leads just made, were bulk writes (PostgreSQL)
         out_dir = settings.out or outbox(store, operation_name)
         report.out = str(out_dir)
         _write_packages(store, settings, operation_id, originator_id, out_dir, report)
