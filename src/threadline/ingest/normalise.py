@@ -813,29 +813,27 @@ _POSTAL_PREFIXES = {
 }
 # fmt: on
 _POSTAL_SEPARATORS = re.compile(r"[\s\-‐–—.]+")
+_ASCII_POSTAL_SEPARATORS = str.maketrans("", "", " \t\n\r\x0b\x0c-.")
 _POSTAL_PREFIX = re.compile(r"^[A-Z]{1,3}-(?=\d)")
 
 
 @lru_cache(maxsize=64)
-def _mask_pattern(mask: str) -> tuple[re.Pattern[str], tuple[str, ...]]:
-    """A mask as one pattern with a group per run between separators, and the separators to put back."""
+def _mask_pattern(mask: str) -> tuple[re.Pattern[str], str]:
+    """A mask as one pattern with a group per run between separators, and a format string that puts the
+    separators back between the runs ("99-999": "{0}-{1}")."""
     parts = re.split("([ -])", mask)
-    runs, separators = parts[0::2], tuple(parts[1::2])
+    runs, separators = parts[0::2], parts[1::2]
     pieces = {"9": "[0-9]", "A": "[A-Z]"}
     pattern = "".join("(" + "".join(pieces.get(m, re.escape(m)) for m in run) + ")" for run in runs)
-    return re.compile(pattern), separators
+    form = "{0}" + "".join(f"{sep}{{{i}}}" for i, sep in enumerate(separators, start=1))
+    return re.compile(pattern), form
 
 
 def _mask_form(compact: str, mask: str) -> str | None:
     """_fit_mask with one regular expression: the same answer, without a loop over characters."""
-    pattern, separators = _mask_pattern(mask)
+    pattern, form = _mask_pattern(mask)
     match = pattern.fullmatch(compact)
-    if match is None:
-        return None
-    runs = match.groups()
-    if not separators:
-        return runs[0]
-    return runs[0] + "".join(sep + run for sep, run in zip(separators, runs[1:], strict=True))
+    return None if match is None else form.format(*match.groups())
 
 
 def _fit_mask(compact: str, mask: str) -> str | None:
@@ -896,7 +894,9 @@ def normalise_postal_code(text: str, country: str | None) -> PostalCode | None:
     code = _postal_country(country)
     if code is None:
         return PostalCode(value=value, valid_for_country=None)
-    form = _postal_form(_postal_compact(value), code)
+    # Cleaned already: only ASCII text is sure to stay the same if cleaned again after upper-casing.
+    compact = value.translate(_ASCII_POSTAL_SEPARATORS) if value.isascii() else _postal_compact(value)
+    form = _postal_form(compact, code)
     return PostalCode(value=form or value, valid_for_country=form is not None)
 
 

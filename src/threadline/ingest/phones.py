@@ -25,7 +25,7 @@ __all__ = ["valid_e164"]
 
 _NON_GEO = "001"
 _MIN_NSN, _MAX_NSN, _MAX_CC, _MAX_INPUT = 2, 17, 3, 250
-_PLAIN = re.compile(r"[0-9 ()./+\-]*")
+_PLAIN_CHARS = "0123456789 ()./+-"
 _LEAD, _TAIL = " ()./-", " ()./-+"
 _ASCII_DIGIT = re.compile("[0-9]")
 _EXTENSION = re.compile(r"([0-9 ()./+\-]*[0-9]) ?(?:[xX]|[eE][xX][tT]\.?) ?[0-9]{1,9}")
@@ -324,7 +324,7 @@ def _plain_number(candidate: str) -> str | None:
     itself is dropped, as phonenumbers does; it is not part of the E.164 form."""
     if len(candidate) > _MAX_INPUT:
         return None
-    if not _PLAIN.fullmatch(candidate):
+    if candidate.strip(_PLAIN_CHARS):  # not made of _PLAIN_CHARS only
         extension = _EXTENSION.fullmatch(candidate)
         if extension is None:
             return None
@@ -360,17 +360,20 @@ def valid_e164(text: str, default_region: str | None) -> str | None:
         if not any(c.isdigit() for c in raw):
             return None
     trunk = norm._TRUNK_IN_INTERNATIONAL.match(raw)
-    candidates = [f"{trunk.group(1)} {raw[trunk.end() :]}" if trunk else raw]
-    stripped = candidates[0].lstrip("([ ")
-    if stripped.startswith("00") and not stripped.startswith("000"):
-        candidates.append("+" + stripped[2:])
-    plain = [_plain_number(c) for c in candidates]
-    if any(p is None for p in plain):
+    first = f"{trunk.group(1)} {raw[trunk.end() :]}" if trunk else raw
+    number = _plain_number(first)
+    if number is None:
         return _general(text, default_region)
+    plain = [number]
+    stripped = first.lstrip("([ ")
+    if stripped.startswith("00") and not stripped.startswith("000"):
+        number = _plain_number("+" + stripped[2:])
+        if number is None:
+            return _general(text, default_region)
+        plain.append(number)
     region = norm._phone_region(default_region)
     try:
         for number in plain:
-            assert number is not None
             try:
                 code, nsn = _parse(number, region)
             except _NotANumber:

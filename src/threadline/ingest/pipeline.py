@@ -7,12 +7,13 @@ batch ended. Files already ingested (same path, same SHA-256) are recognised and
 from __future__ import annotations
 
 import gc
+import itertools
 import multiprocessing
 import os
 import queue
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager
@@ -27,10 +28,11 @@ from threadline.core import audit
 from threadline.core.db import Store, driver_insert, json_dumps
 from threadline.core.errors import InputError
 from threadline.ingest import normalise as norm
-from threadline.ingest.items import Header, Item
+from threadline.ingest.items import ESCAPE, Header, Item
 from threadline.ingest.mapping import ColumnPlan, Mapping, load_mapping, mapping_yaml, plan_columns
 from threadline.ingest.mediahash import media_columns, media_row
-from threadline.ingest.readers.delimited import read_delimited
+from threadline.ingest.pieces import Piece, Uncut, can_cut, cut, lines
+from threadline.ingest.readers.delimited import IrregularQuoting, read_delimited, read_rows
 from threadline.ingest.readers.jsondata import read_json, read_json_lines
 from threadline.ingest.readers.mail import read_eml, read_mbox
 from threadline.ingest.readers.vcard import read_vcards
@@ -64,6 +66,7 @@ MEDIA_BLOCKS = 10
 # Files at least this large are normalised in worker processes (one per core, two at most) while the main
 # process reads and writes; below it, starting workers costs more than it saves.
 PARALLEL_MIN_BYTES = 4 * 1024 * 1024
+PIECE_MAX = 8 << 20
 DATE_SAMPLE = 2000
 DATE_FIELDS = ("date_of_birth", "date")
 SKIP_FORMATS = {
@@ -213,6 +216,51 @@ def build_jobs(plans: dict[int, Plan], jobs: list[Job]) -> list[Prepared]:
     return out
 
 
+# What a worker makes of a piece: (seq, row, locator) and the built record of each row, (seq, row, locator,
+# raw text, reason) of each quarantined row, and how many rows the piece holds. None: read it in order instead.
+PieceResult = tuple[list[tuple[int, int, str]], list[Prepared], list[tuple[int, int, str, str | None, str]], int]
+
+
+def build_piece(
+    piece: Piece,
+    encoding: str,
+    delimiter: str,
+    header: list[str] | None,
+    plan_no: int,
+    plans: dict[int, Plan],
+) -> PieceResult | None:
+    """Decode, parse and build a piece of a delimited file, as the serial reader would (row numbers from the
+    piece's first line, row sequence numbers counted from 1 within it). The first piece holds the header
+    (`header` None), the others are given it."""
+    codec = encoding if piece.start == 0 or encoding.replace("_", "-").lower() != "utf-8-sig" else "utf-8"
+    text = piece.data.decode(codec, errors=ESCAPE)
+    places: list[tuple[int, int, str]] = []
+    jobs: list[Job] = []
+    quarantined: list[tuple[int, int, str, str | None, str]] = []
+    count = 0
+    try:
+        for element in read_rows(lines(text), encoding, delimiter, header=header, line=piece.line, regular=True):
+            if isinstance(element, Header):
+                continue
+            count = element.seq
+            if element.error is not None:
+                quarantined.append((element.seq, element.row, element.locator, element.raw_text, element.error))
+            else:
+                places.append((element.seq, element.row, element.locator))
+                jobs.append((plan_no, element.raw or {}))
+    except IrregularQuoting:
+        return None
+    return places, build_jobs(plans, jobs), quarantined, count
+
+
+class _Restart(Exception):
+    """Read the file in order from `start` (a row boundary after `line` lines and `seq` rows)."""
+
+    def __init__(self, start: int, line: int, seq: int) -> None:
+        super().__init__(start, line, seq)
+        self.start, self.line, self.seq = start, line, seq
+
+
 class _Batch:
     """One checkpointed block: items read, waiting to be built and committed with the file's checkpoint."""
 
@@ -227,14 +275,20 @@ class _Batch:
         self.units = 0
         self.last_seq = 0
 
+    @property
+    def weight(self) -> int:
+        """Rows, media hash-list rows counting a tenth (they are small, and come in blocks ten times larger)."""
+        return self.units - len(self.media) + len(self.media) // MEDIA_BLOCKS
+
 
 class _Writer:
     """Commits blocks in file order on a thread of its own, while the reader goes on: SQLite and psycopg let go
     of the GIL while the database works. After a failed commit nothing more is committed, and the error is
     raised in the reading thread at its next hand-over (or at close)."""
 
-    def __init__(self, commit: Callable[[list[_Batch]], None], depth: int) -> None:
+    def __init__(self, commit: Callable[[list[_Batch]], None], depth: int, most: int) -> None:
         self.commit = commit
+        self.most = most  # rows committed together at most (media rows count a tenth)
         self.blocks: queue.Queue[_Batch | None] = queue.Queue(maxsize=depth)
         self.error: BaseException | None = None
         self.thread = threading.Thread(target=self._work, name="ingest-writer", daemon=True)
@@ -243,11 +297,12 @@ class _Writer:
     def _work(self) -> None:
         # Blocks already waiting are committed together: each commit writes every page it dirtied, and the
         # identifier and hash indexes are dirtied all over, so fewer commits write far less (memory stays bounded
-        # by the queue's depth).
+        # by the queue's depth, and each commit holds `most` rows at most).
         closing = False
         while not closing and (block := self.blocks.get()) is not None:
             group = [block]
-            while True:
+            units = block.weight
+            while units < self.most:
                 try:
                     waiting = self.blocks.get_nowait()
                 except queue.Empty:
@@ -256,6 +311,7 @@ class _Writer:
                     closing = True
                     break
                 group.append(waiting)
+                units += waiting.weight
             if self.error is None:
                 try:
                     self.commit(group)
@@ -297,6 +353,7 @@ class _FileIngest:
         batch_size: int,
         pool: ProcessPoolExecutor | None = None,
         workers: int = 1,
+        piece_size: int = 0,
     ) -> None:
         self.store = store
         self.source_id = source.id
@@ -322,8 +379,10 @@ class _FileIngest:
         self.batch = _Batch()
         self.pool = pool
         self.workers = workers
-        self.writer = _Writer(self._commit, depth=workers + 1) if pool is not None else None
+        self.writer = _Writer(self._commit, depth=workers + 1, most=4 * batch_size) if pool is not None else None
         self.plan_no = 0
+        # Cut into pieces that the workers read (0: read here, row by row).
+        self.piece_size = piece_size if pool is not None and fmt == "delimited" and can_cut(encoding.name) else 0
 
     # -- reading ------------------------------------------------------------------------------------------
     def items(self) -> Iterator[Header | Item]:
@@ -346,14 +405,17 @@ class _FileIngest:
 
     def run(self) -> None:
         try:
-            self._read()
+            elements = self.items()
+            if self.piece_size:
+                elements = self._read_pieces(elements)
+            self._read(elements)
         finally:
             if self.writer is not None:
                 self.writer.close()
         self._mark_done()
 
-    def _read(self) -> None:
-        for element in self.items():
+    def _read(self, elements: Iterator[Header | Item]) -> None:
+        for element in elements:
             if isinstance(element, Header):
                 self._flush_pending()
                 self._start_table(element)
@@ -390,6 +452,12 @@ class _FileIngest:
         """Decide day/month order for the table's date columns from the rows seen, then write them."""
         if not self.votes_open:
             return
+        self._decide_dates()
+        pending, self.pending = self.pending, []
+        for item in pending:
+            self._accept(item)
+
+    def _decide_dates(self) -> None:
         self.votes_open = False
         assert self.plan is not None
         for name in DATE_FIELDS:
@@ -413,9 +481,115 @@ class _FileIngest:
                     f"its record's country (month first for the US) or flagged {name}_ambiguous"
                 )
         self.plan_no += 1  # the recipe now carries the decided date orders
-        pending, self.pending = self.pending, []
-        for item in pending:
-            self._accept(item)
+
+    # -- reading in pieces --------------------------------------------------------------------------------
+    def _read_pieces(self, elements: Iterator[Header | Item]) -> Iterator[Header | Item]:
+        """Read a delimited file in pieces built by the workers, committed in order; what is left to read in
+        order (nothing, when every piece could be read on its own) is returned.
+
+        The header and the rows that decide date orders are read here first, then the file is cut from its
+        start (the first piece holds them again)."""
+        first = next(elements, None)
+        if not isinstance(first, Header):
+            return elements if first is None else itertools.chain((first,), elements)
+        self._start_table(first)
+        if self.media is not None:
+            return elements
+        if self.votes_open:
+            for element in elements:
+                if isinstance(element, Header):
+                    raise AssertionError("a delimited file has one header")
+                self.pending.append(element)
+                if len(self.pending) >= DATE_SAMPLE:
+                    break
+            self._decide_dates()
+            self.pending = []
+        close = getattr(elements, "close", None)
+        if close is not None:
+            close()
+        header = first.columns
+        plans = {self.plan_no: self._plan_recipe()}
+        encoding = self.encoding.name
+        delimiter = self.delimiter or ","
+        assert self.pool is not None
+        window: deque[tuple[Piece, Future[PieceResult | None]]] = deque()
+        seq = 0
+        try:
+            with self.file.open() as handle:
+                try:
+                    for piece in cut(handle, self.piece_size):
+                        window.append(
+                            (
+                                piece,
+                                self.pool.submit(
+                                    build_piece,
+                                    piece,
+                                    encoding,
+                                    delimiter,
+                                    None if piece.start == 0 else header,
+                                    self.plan_no,
+                                    plans,
+                                ),
+                            )
+                        )
+                        if len(window) > self.workers:
+                            seq = self._hand_over(*window.popleft(), seq)
+                    while window:
+                        seq = self._hand_over(*window.popleft(), seq)
+                    return iter(())
+                except Uncut as uncut:
+                    while window:
+                        seq = self._hand_over(*window.popleft(), seq)
+                    raise _Restart(uncut.start, uncut.line, seq) from None
+        except _Restart as restart:
+            for _, future in window:
+                future.cancel()
+            for _, future in window:
+                if not future.cancelled():
+                    future.exception()  # wait: a piece still being built is not written
+            if restart.start == 0:
+                return self.items()  # from the header again, as if never cut
+            return read_delimited(
+                self.file,
+                encoding,
+                delimiter,
+                start=restart.start,
+                header=header,
+                line=restart.line,
+                seq=restart.seq,
+            )
+
+    def _hand_over(self, piece: Piece, future: Future[PieceResult | None], seq: int) -> int:
+        """Give the writer a built piece whose rows follow `seq` rows; the rows counted after it."""
+        result = future.result()
+        if result is None:
+            raise _Restart(piece.start, piece.line, seq)
+        places, prepared, quarantined, count = result
+        if count == 0 or seq + count <= self.checkpoint:
+            return seq + count  # committed by an earlier, interrupted run
+        block = _Batch()
+        if seq < self.checkpoint:
+            kept = [i for i, (n, _, _) in enumerate(places) if seq + n > self.checkpoint]
+            places = [places[i] for i in kept]
+            prepared = [prepared[i] for i in kept]
+            quarantined = [q for q in quarantined if seq + q[0] > self.checkpoint]
+        block.places = [(row, locator) for _, row, locator in places]
+        block.results = prepared
+        block.quarantined = [
+            {
+                "source_file_id": self.source_id,
+                "row": row,
+                "locator": locator,
+                "raw_text": raw_text,
+                "reason": reason,
+            }
+            for _, row, locator, raw_text, reason in quarantined
+        ]
+        block.units = seq + count - max(seq, self.checkpoint)
+        block.last_seq = seq + count
+        assert self.writer is not None
+        self.writer.put(block)
+        return seq + count
 
     # -- building -----------------------------------------------------------------------------------------
     def _accept(self, item: Item) -> None:
@@ -501,7 +675,8 @@ class _FileIngest:
         self.writer.put(block)
 
     def _finish(self) -> None:
-        self._dispatch(self.batch)
+        if self.batch.units:
+            self._dispatch(self.batch)
         self.batch = _Batch()
 
     def _mark_done(self) -> None:
@@ -848,8 +1023,22 @@ def _ingest_file(
             norm.normalise_country("DE")  # builds the country index once, here, for every worker to inherit
             context = multiprocessing.get_context("fork")
             with ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker, initargs=(store,)) as pool:
+                # Pieces of about a batch's rows, sized by the lines of the file's first 64 KiB.
+                piece_size = max(256, min(PIECE_MAX, batch_size * len(fp.head) // max(1, fp.head.count(b"\n"))))
                 _FileIngest(
-                    store, source, file, fmt, encoding, delimiter, mapping, report, progress, batch_size, pool, workers
+                    store,
+                    source,
+                    file,
+                    fmt,
+                    encoding,
+                    delimiter,
+                    mapping,
+                    report,
+                    progress,
+                    batch_size,
+                    pool,
+                    workers,
+                    piece_size,
                 ).run()
         else:
             _FileIngest(store, source, file, fmt, encoding, delimiter, mapping, report, progress, batch_size).run()

@@ -12,6 +12,7 @@ from typing import Any
 from threadline.ingest import normalise as norm
 from threadline.ingest.phones import valid_e164
 
+_ASCII_DIGIT = re.compile("[0-9]")
 _SPLIT_MULTI = re.compile(r"\s*[;,]\s*|\s+/\s+|\s*\n\s*")
 # Where dates are written month first. Elsewhere day first is the rule.
 MONTH_FIRST_COUNTRIES = frozenset({"US", "PH", "FM", "MH", "PW", "BZ", "AS", "GU", "MP", "PR", "VI", "UM"})
@@ -180,7 +181,7 @@ def build_fields(
             e164 = valid_e164(text, home)
             if e164:
                 phones.append(e164)
-            elif any(c.isdigit() for c in text):
+            elif _ASCII_DIGIT.search(text) if text.isascii() else any(c.isdigit() for c in text):
                 fields.setdefault("phone_invalid", []).append(text)
         if phones:
             fields["phone"] = phones if len(phones) == 1 else _unique(phones)
