@@ -20,7 +20,6 @@ from threadline.cli.common import (
     store_from,
 )
 from threadline.core.geo import require_country
-from threadline.directory import import_agencies, seed_national_agencies
 from threadline.model import Agency
 
 app = typer.Typer(cls=ThreadlineGroup, no_args_is_help=True)
@@ -36,6 +35,8 @@ def list_agencies(
     json: JsonOption = False,
 ) -> None:
     """List agencies, national first within each country."""
+    from threadline.directory import seed_national_agencies
+
     store = store_from(ctx, home, db)
     with store.session() as session:
         seed_national_agencies(session, actor=actor())
@@ -77,6 +78,8 @@ def import_file(
     json: JsonOption = False,
 ) -> None:
     """Add or update regional and local agencies below the national ones. All rows or none."""
+    from threadline.directory import import_agencies, seed_national_agencies
+
     store = store_from(ctx, home, db)
     with store.session() as session:
         seed_national_agencies(session, actor=actor())

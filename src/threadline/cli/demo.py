@@ -16,10 +16,8 @@ from threadline.cli.run import execute, print_pipeline
 from threadline.cli.synth import run_synth
 from threadline.core import audit
 from threadline.core.db import Store, redact
-from threadline.directory import national_agency, seed_national_agencies
 from threadline.model import Agency, AuditEvent
 from threadline.pipeline import PipelineOptions
-from threadline.web.demo import demo_users
 
 
 def _demo_seizure(home: Path, people: int, seed: int) -> tuple[Path, dict[str, Any]]:
@@ -63,6 +61,9 @@ def demo(
     db: DbOption = None,
     json: JsonOption = False,
 ) -> None:
+    from threadline.directory import national_agency, seed_national_agencies
+    from threadline.web.demo import demo_users
+
     store = store_from(ctx, home, db)
     out, summary = _demo_seizure(store.settings.resolved_home, people, seed)
     with store.session() as session:

@@ -7,11 +7,12 @@ from sqlalchemy import func, select
 
 from threadline.cli.common import DbOption, HomeOption, JsonOption, actor, console, print_json, store_from
 from threadline.core.db import current_revision, redact
-from threadline.directory import seed_national_agencies
 from threadline.model import Agency
 
 
 def init(ctx: typer.Context, home: HomeOption = None, db: DbOption = None, json: JsonOption = False) -> None:
+    from threadline.directory import seed_national_agencies
+
     store = store_from(ctx, home, db)
     with store.session() as session:
         created = seed_national_agencies(session, actor=actor())

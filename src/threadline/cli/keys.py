@@ -20,8 +20,6 @@ from threadline.cli.common import (
     say,
     store_from,
 )
-from threadline.directory import find_agency, seed_national_agencies
-from threadline.refer.keys import export_keys, generate_keys, import_keys, list_keys
 
 app = typer.Typer(cls=ThreadlineGroup, no_args_is_help=True)
 
@@ -41,6 +39,9 @@ def generate(
 ) -> None:
     """Make a signing key and an age key for an agency this installation acts as. Private keys go to
     THREADLINE_HOME/keys (owner-only files), never into the database."""
+    from threadline.directory import find_agency, seed_national_agencies
+    from threadline.refer.keys import generate_keys
+
     store = store_from(ctx, home, db)
     with store.session() as session:
         seed_national_agencies(session, actor=actor())
@@ -68,6 +69,9 @@ def import_command(
 ) -> None:
     """Record another agency's public keys: its signing key (to verify what it sends) and age recipient (to
     encrypt what is sent to it)."""
+    from threadline.directory import find_agency, seed_national_agencies
+    from threadline.refer.keys import import_keys
+
     store = store_from(ctx, home, db)
     with store.session() as session:
         seed_national_agencies(session, actor=actor())
@@ -93,6 +97,9 @@ def export_command(
     db: DbOption = None,
 ) -> None:
     """Write an agency's public keys (never a private one) for partners to `keys import`."""
+    from threadline.directory import find_agency, seed_national_agencies
+    from threadline.refer.keys import export_keys
+
     store = store_from(ctx, home, db)
     with store.session() as session:
         seed_national_agencies(session, actor=actor())
@@ -114,6 +121,9 @@ def list_command(
     json: JsonOption = False,
 ) -> None:
     """The keys known here: agency, kind, fingerprint, whether the private key is held here."""
+    from threadline.directory import find_agency
+    from threadline.refer.keys import list_keys
+
     store = store_from(ctx, home, db)
     with store.session() as session:
         chosen = find_agency(session, agency) if agency else None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Protocol, TypeVar, Unpack
 
 import typer
 
@@ -18,7 +18,11 @@ from threadline.cli.common import (
     say,
     store_from,
 )
-from threadline.refer import OpenReport, PackageCheck, open_package, verify_package
+
+if TYPE_CHECKING:
+    from threadline.core.db import Store
+    from threadline.refer import OpenReport, PackageCheck
+    from threadline.refer.receive import Receiving
 
 package_app = typer.Typer(cls=ThreadlineGroup, no_args_is_help=True)
 
@@ -68,6 +72,20 @@ def _receiving_verb(name: str, help: str, receive: Callable[..., Report], show: 
     package_app.command(name, help=help)(verb)
 
 
+def _verify_package(store: Store, package: Path, **receiving: Unpack[Receiving]) -> PackageCheck:
+    """refer's `verify_package`, imported when the verb runs."""
+    from threadline.refer import verify_package
+
+    return verify_package(store, package, **receiving)
+
+
+def _open_package(store: Store, package: Path, **receiving: Unpack[Receiving]) -> OpenReport:
+    """refer's `open_package`, imported when the verb runs."""
+    from threadline.refer import open_package
+
+    return open_package(store, package, **receiving)
+
+
 def _show_check(package: Path, check: PackageCheck) -> None:
     say(
         f"{package}: OK — {check.lead_count:,} leads from {check.sender['code']} to {check.recipient['code']} "
@@ -91,13 +109,13 @@ def _show_opened(package: Path, report: OpenReport) -> None:
 _receiving_verb(
     "verify",
     "Decrypt a package and check its signature, manifest and leads without importing anything.",
-    verify_package,
+    _verify_package,
     _show_check,
 )
 _receiving_verb(
     "open",
     "Verify a package and import its leads as incoming leads (opening it again imports nothing new).",
-    open_package,
+    _open_package,
     _show_opened,
 )
 

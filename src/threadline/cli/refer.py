@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from threadline.cli.common import DbOption, HomeOption, JsonOption, actor, console, err_console, print_json, store_from
 from threadline.core.db import Store
-from threadline.refer import ReferReport, ReferSettings, missing_keys_message, refer
+
+if TYPE_CHECKING:
+    from threadline.refer import ReferReport
 
 
 def say(text: str) -> None:
@@ -35,6 +37,8 @@ def run_refer(
 ) -> ReferReport:
     """The refer stage as `threadline run` calls it: leads, then packages (agencies without keys are listed in
     the report, see `missing_keys_message`)."""
+    from threadline.refer import ReferSettings, refer
+
     settings = ReferSettings(
         operation=operation,
         out=out,
@@ -71,6 +75,8 @@ def refer_summary(report: ReferReport) -> str:
 
 def print_refer(report: ReferReport) -> None:
     """The summary, one line per package, and the missing-key error on stderr (the caller decides the exit)."""
+    from threadline.refer import missing_keys_message
+
     say(refer_summary(report))
     for package in report.packages:
         say(f"  {package.agency}: {package.leads:,} leads → {package.path}")
@@ -108,6 +114,8 @@ def refer_command(
 
     Reruns create no duplicate leads and package only what has not been sent. An agency without an age key gets
     no package (never plaintext): it is named on stderr and the exit code is 1, after the others are written."""
+    from threadline.refer import missing_keys_message
+
     store = store_from(ctx, home, db)
     report = run_refer(store, operation, out, handling.value, handling_note, originator)
     if json:

@@ -13,8 +13,6 @@ from threadline.cli.common import DbOption, HomeOption, ThreadlineGroup, actor, 
 from threadline.cli.track import parse_time
 from threadline.core import audit
 from threadline.core.errors import InputError
-from threadline.track.chart import inline_svg, write_chart
-from threadline.track.report import operation_report, render_html, render_text
 
 app = typer.Typer(cls=ThreadlineGroup, no_args_is_help=True)
 
@@ -39,6 +37,9 @@ def operation(
     db: DbOption = None,
 ) -> None:
     """Leads sent, acknowledged, overdue; arrests, charges, children safeguarded; median time to acknowledge."""
+    from threadline.track.chart import inline_svg, write_chart
+    from threadline.track.report import operation_report, render_html, render_text
+
     when = parse_time(now, "--now")
     if chart is not None and chart.suffix.lower() not in (".png", ".svg"):
         raise InputError(f"--chart {chart}: a chart file ends in .png or .svg")

@@ -23,7 +23,6 @@ from threadline.cli.common import (
 )
 from threadline.cli.ingest import MappingOption, OperationOption
 from threadline.core.db import Store
-from threadline.directory import seed_national_agencies
 from threadline.pipeline import STAGES, PipelineOptions, PipelineReport, run_pipeline
 
 
@@ -51,6 +50,8 @@ def stage_progress(total: int) -> Iterator[Any]:
 
 
 def execute(store: Store, options: PipelineOptions) -> PipelineReport:
+    from threadline.directory import seed_national_agencies
+
     with store.session() as session:
         seed_national_agencies(session, actor=actor())
     with stage_progress(len(STAGES)) as update:

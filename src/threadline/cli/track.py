@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -24,13 +24,11 @@ from threadline.cli.common import (
     store_from,
 )
 from threadline.core.errors import InputError
-from threadline.directory import find_agency
 from threadline.model import LEAD_STATUSES, OUTCOMES, Lead, LeadEvent
 from threadline.model.lead import LEAD_DIRECTIONS
-from threadline.track import lifecycle
-from threadline.track.leads import LeadFilter, agency_codes, find_lead, lead_summary, list_leads, timeline
-from threadline.track.status import import_status
-from threadline.track.sweep import sweep
+
+if TYPE_CHECKING:
+    from threadline.track.lifecycle import Acting
 
 app = typer.Typer(cls=ThreadlineGroup, no_args_is_help=True)
 
@@ -56,8 +54,10 @@ def parse_time(value: str | None, option: str) -> datetime | None:
 Done = TypeVar("Done", LeadEvent, Lead, list[LeadEvent])
 
 
-def _acting(session: Session, as_agency: str | None) -> lifecycle.Acting:
+def _acting(session: Session, as_agency: str | None) -> Acting:
     """This user, acting for the agency given with --as (by default lifecycle's choice)."""
+    from threadline.directory import find_agency
+
     return {"actor": actor(), "agency_id": find_agency(session, as_agency).id if as_agency else None}
 
 
@@ -72,6 +72,8 @@ def _on_lead(
 ) -> None:
     """What every lifecycle verb does: find the lead, act on it, then print the lead's status with the new event,
     the new hop or the leads a recall reached."""
+    from threadline.track.leads import find_lead
+
     store = store_from(ctx, home, db)
     with store.session() as session:
         found = find_lead(session, lead)
@@ -90,8 +92,9 @@ def _on_lead(
         say(text)
 
 
-def _lead_verb(name: str, help: str, transition: Callable[..., Done], message: Callable[[Lead, Done], str]) -> None:
-    """A lifecycle verb that takes nothing but the lead, --notes and --as: `transition` is one of lifecycle's."""
+def _lead_verb(name: str, help: str, transition: str, message: Callable[[Lead, Any], str]) -> None:
+    """A lifecycle verb that takes nothing but the lead, --notes and --as: `transition` names one of lifecycle's
+    functions (imported when the verb runs)."""
 
     def verb(
         ctx: typer.Context,
@@ -102,8 +105,10 @@ def _lead_verb(name: str, help: str, transition: Callable[..., Done], message: C
         db: DbOption = None,
         json: JsonOption = False,
     ) -> None:
-        def act(session: Session, found: Lead) -> Done:
-            return transition(session, found, notes=notes, **_acting(session, as_agency))
+        from threadline.track import lifecycle
+
+        def act(session: Session, found: Lead) -> Any:
+            return getattr(lifecycle, transition)(session, found, notes=notes, **_acting(session, as_agency))
 
         _on_lead(ctx, lead, home, db, json, act, message)
 
@@ -127,6 +132,8 @@ def list_command(
     json: JsonOption = False,
 ) -> None:
     """Leads with their status, clock and outcome."""
+    from threadline.track.leads import LeadFilter, agency_codes, lead_summary, list_leads
+
     if direction is not None and direction not in LEAD_DIRECTIONS:
         raise InputError(f"--direction {direction!r}: expected {' or '.join(LEAD_DIRECTIONS)}")
     store = store_from(ctx, home, db)
@@ -167,6 +174,9 @@ def show(
     ctx: typer.Context, lead: LeadArgument, home: HomeOption = None, db: DbOption = None, json: JsonOption = False
 ) -> None:
     """A lead, its hops, and every event on it, oldest first."""
+    from threadline.track import lifecycle
+    from threadline.track.leads import find_lead, timeline
+
     store = store_from(ctx, home, db)
     with store.session() as session:
         found = find_lead(session, lead)
@@ -200,7 +210,7 @@ def show(
 _lead_verb(
     "ack",
     "Acknowledge a lead: it has arrived and been read.",
-    lifecycle.acknowledge,
+    "acknowledge",
     lambda found, _: (
         f"Lead {found.uid} acknowledged" + (f"; act by {found.due_at:%Y-%m-%d %H:%M} UTC" if found.due_at else "")
     ),
@@ -219,6 +229,9 @@ def assign(
     json: JsonOption = False,
 ) -> None:
     """Forward a lead one hop down to an agency below: a new lead is created and sent to it."""
+    from threadline.directory import find_agency
+    from threadline.track import lifecycle
+
     _on_lead(
         ctx, lead, home, db, json,
         lambda session, found: lifecycle.assign(
@@ -231,7 +244,7 @@ def assign(
 _lead_verb(
     "investigate",
     "Record that an investigation has started.",
-    lifecycle.start_investigation,
+    "start_investigation",
     lambda found, _: f"Lead {found.uid} under investigation",
 )
 
@@ -248,6 +261,8 @@ def action(
     json: JsonOption = False,
 ) -> None:
     """Record an action taken (a search executed, a device seized, an interview)."""
+    from threadline.track import lifecycle
+
     _on_lead(
         ctx, lead, home, db, json,
         lambda session, found: lifecycle.record_action(
@@ -272,6 +287,8 @@ def outcome(
     json: JsonOption = False,
 ) -> None:
     """Record an outcome with its counts (several outcomes add up)."""
+    from threadline.track import lifecycle
+
     _on_lead(
         ctx, lead, home, db, json,
         lambda session, found: lifecycle.record_outcome(
@@ -286,13 +303,13 @@ def outcome(
 _lead_verb(
     "close",
     "Close a lead (after an outcome, or once it has been assigned below).",
-    lifecycle.close,
+    "close",
     lambda found, _: f"Lead {found.uid} closed",
 )
 _lead_verb(
     "recall",
     "Retract a lead: it and every open hop below it are recalled.",
-    lifecycle.recall,
+    "recall",
     lambda found, reached: f"Lead {found.uid} recalled; the recall reached {len(reached)} lead(s) with hops",
 )
 
@@ -308,6 +325,8 @@ def note(
     json: JsonOption = False,
 ) -> None:
     """Add a note to a lead (allowed in any state)."""
+    from threadline.track import lifecycle
+
     _on_lead(
         ctx, lead, home, db, json,
         lambda session, found: lifecycle.add_note(session, found, text, **_acting(session, as_agency)),
@@ -326,6 +345,8 @@ def sweep_command(
     json: JsonOption = False,
 ) -> None:
     """Escalate every lead past its clock: supervisor, then the agency above, then the coordinator."""
+    from threadline.track.sweep import sweep
+
     when = parse_time(now, "--now")
     store = store_from(ctx, home, db)
     with store.session() as session:
@@ -349,6 +370,8 @@ def import_command(
     json: JsonOption = False,
 ) -> None:
     """Verify a status file and apply its events (a file applied twice changes nothing)."""
+    from threadline.track.status import import_status
+
     store = store_from(ctx, home, db)
     report = import_status(store, file, actor=actor())
     if json:

@@ -17,7 +17,6 @@ from threadline.cli.common import (
     print_json,
     store_from,
 )
-from threadline.directory import add_user, disable_user, list_users, seed_national_agencies
 from threadline.model import ROLES
 
 app = typer.Typer(cls=ThreadlineGroup, no_args_is_help=True)
@@ -38,6 +37,8 @@ def add(
     json: JsonOption = False,
 ) -> None:
     """Add a user belonging to one agency."""
+    from threadline.directory import add_user, seed_national_agencies
+
     store = store_from(ctx, home, db)
     with store.session() as session:
         seed_national_agencies(session, actor=actor())
@@ -60,6 +61,8 @@ def list_(
     json: JsonOption = False,
 ) -> None:
     """List users."""
+    from threadline.directory import list_users
+
     store = store_from(ctx, home, db)
     with store.session() as session:
         rows: list[dict[str, Any]] = [
@@ -97,6 +100,8 @@ def disable(
     json: JsonOption = False,
 ) -> None:
     """Disable a user: they can no longer sign in; their history stays."""
+    from threadline.directory import disable_user
+
     store = store_from(ctx, home, db)
     with store.session() as session:
         user = disable_user(session, username, actor=actor())
