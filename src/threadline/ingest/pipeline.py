@@ -63,9 +63,11 @@ BATCH = 10000
 # over its B-tree, and SQLite writes every dirty page at each commit: committing them in blocks ten times larger
 # took a million-row list from 58 to 34 s (peak 630 MB).
 MEDIA_BLOCKS = 10
-# Files at least this large are normalised in worker processes (one per core, two at most) while the main
-# process reads and writes; below it, starting workers costs more than it saves.
+# Files at least this large are normalised in worker processes (one per core, four at most: beyond that the one
+# writing process is the limit) while the main process reads and writes; below it, starting workers costs more
+# than it saves.
 PARALLEL_MIN_BYTES = 4 * 1024 * 1024
+MAX_WORKERS = 4
 PIECE_MAX = 8 << 20
 DATE_SAMPLE = 2000
 DATE_FIELDS = ("date_of_birth", "date")
@@ -1016,7 +1018,7 @@ def _ingest_file(
             report.status = "resumed"
             report.source_file_id = source.id
             report.warnings.append(f"resumed after row {source.checkpoint_row} of an interrupted run")
-    workers = min(2, os.cpu_count() or 1)
+    workers = min(MAX_WORKERS, os.cpu_count() or 1)
     parallel = workers > 1 and fp.size >= parallel_min_bytes
     with _fewer_collections(building=not parallel):
         if parallel:

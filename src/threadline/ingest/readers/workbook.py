@@ -7,8 +7,6 @@ import zipfile
 from collections.abc import Iterator
 from typing import Any
 
-from openpyxl import load_workbook
-
 from threadline.ingest.items import Header, Item, printable
 from threadline.ingest.sources import SeizedFile
 
@@ -27,6 +25,8 @@ def cell_text(value: Any) -> str:
 
 
 def read_workbook(file: SeizedFile) -> Iterator[Header | Item]:
+    from openpyxl import load_workbook  # with numpy, half a second at every start when here at the top
+
     seq = 0
     with file.open() as handle:
         try:
