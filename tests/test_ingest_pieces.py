@@ -197,3 +197,52 @@ def test_a_file_read_in_pieces_is_written_as_when_read_in_order(
     # From the piece with the stray quote (or the lone carriage return) on, read in order.
     assert len(restarts) == (1 if tail else 0)
     assert all(data[start - 1 : start] == b"\n" and start <= data.index(tail or b"50,") for start in restarts)
+
+
+def _mbox(messages: int) -> bytes:
+    out = []
+    for i in range(1, messages + 1):
+        out.append(f"From sender{i}@example.com Mon Jan  3 10:00:00 2011\n")
+        if i % 6 == 0:
+            out.append("Subject: no sender, no recipient\n\nnothing\n\n")  # quarantined
+            continue
+        out.append(
+            f"From: Person {i} <p{i}@example.com>\nTo: Shop <shop@example.invalid>\nCc: c{i}@example.org\n"
+            f"Subject: Order {i}\nDate: Mon, 3 Jan 2011 10:00:00 +0000\nMessage-ID: <{i}@example.com>\n\n"
+            f"Call me on +44 20 7946 {i:04d}.\n>From the start.\n\n"
+        )
+    return "".join(out).encode()
+
+
+def test_mbox_messages_parsed_by_the_workers_are_written_as_when_read_in_order(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Worker processes parse groups of messages; a run that fails at its second commit resumes where it
+    stopped, and ends with what one reader going through the file in order writes."""
+    data = _mbox(40)
+    for name in ("serial", "workers"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "mail.mbox").write_bytes(data)
+    serial = pipeline.ingest(store, tmp_path / "serial", operation="serial", parallel_min_bytes=1 << 40)
+    original = pipeline._FileIngest._commit
+    calls = {"n": 0}
+
+    def failing(self: pipeline._FileIngest, blocks: list[pipeline._Batch]) -> None:
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise RuntimeError("simulated crash")
+        original(self, blocks)
+
+    monkeypatch.setattr(pipeline._FileIngest, "_commit", failing)
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        pipeline.ingest(store, tmp_path / "workers", operation="workers", batch_size=4, parallel_min_bytes=0)
+    with store.session() as session:
+        source = session.scalars(select(SourceFile).where(SourceFile.path == "mail.mbox").order_by(SourceFile.id))
+        interrupted = list(source)[-1]
+        assert 4 <= interrupted.checkpoint_row < 40 and interrupted.rows_read == interrupted.checkpoint_row
+    monkeypatch.setattr(pipeline._FileIngest, "_commit", original)
+    resumed = pipeline.ingest(store, tmp_path / "workers", operation="workers", batch_size=4, parallel_min_bytes=0)
+    (f,) = resumed.files
+    assert f.status == "resumed"
+    assert (f.rows, f.records, f.quarantined) == (serial.files[0].rows, serial.files[0].records, 6)
+    assert _written(store, serial.seizure_id) == _written(store, resumed.seizure_id)

@@ -34,7 +34,7 @@ from threadline.ingest.mediahash import media_columns, media_row
 from threadline.ingest.pieces import Piece, Uncut, can_cut, cut, lines
 from threadline.ingest.readers.delimited import IrregularQuoting, read_delimited, read_rows
 from threadline.ingest.readers.jsondata import read_json, read_json_lines
-from threadline.ingest.readers.mail import read_eml, read_mbox
+from threadline.ingest.readers.mail import mbox_messages, message_items, read_eml, read_mbox
 from threadline.ingest.readers.vcard import read_vcards
 from threadline.ingest.readers.workbook import read_workbook
 from threadline.ingest.records import build_fields
@@ -255,6 +255,40 @@ def build_piece(
     return places, build_jobs(plans, jobs), quarantined, count
 
 
+def build_messages(messages: list[tuple[int, int, bytes]], base: int) -> PieceResult:
+    """Parse and build mbox messages (line, message number, bytes) in a worker, as the serial reader and
+    _FileIngest._accept would; sequence numbers counted after `base`."""
+    places: list[tuple[int, int, str]] = []
+    jobs: list[Job] = []
+    quarantined: list[tuple[int, int, str, str | None, str]] = []
+    for line, index, data in messages:
+        item = message_items(index, line, index, data, _find_text)
+        if item.error is not None:
+            quarantined.append((index - base, item.row, item.locator, item.raw_text, item.error))
+            continue
+        for element in (item, *item.extra_records):
+            places.append((index - base, element.row, element.locator))
+            jobs.append(_structured_job(element))
+    return places, build_jobs({}, jobs), quarantined, messages[-1][1] - base if messages else 0
+
+
+def _structured_job(item: Item) -> Job:
+    """The job of a record a structured reader (mail, vCard, JSON) gave canonical fields."""
+    values: dict[str, Any] = dict(item.fields or {})
+    extra = values.pop("extra", None)
+    passthrough = {k: values.pop(k) for k in list(values) if k not in _CANONICAL_INPUT}
+    return (
+        -1,
+        {
+            "values": values,
+            "record_type": item.record_type or "contact",
+            "extra": extra,
+            "passthrough": passthrough,
+            "raw": item.raw or {},
+        },
+    )
+
+
 class _Restart(Exception):
     """Read the file in order from `start` (a row boundary after `line` lines and `seq` rows)."""
 
@@ -407,9 +441,12 @@ class _FileIngest:
 
     def run(self) -> None:
         try:
-            elements = self.items()
             if self.piece_size:
-                elements = self._read_pieces(elements)
+                elements = self._read_pieces(self.items())
+            elif self.fmt == "mbox" and self.pool is not None:
+                elements = self._read_messages()
+            else:
+                elements = self.items()
             self._read(elements)
         finally:
             if self.writer is not None:
@@ -566,6 +603,37 @@ class _FileIngest:
         result = future.result()
         if result is None:
             raise _Restart(piece.start, piece.line, seq)
+        return self._give(result, seq)
+
+    def _read_messages(self) -> Iterator[Header | Item]:
+        """Read an mbox here, message by message (only where one ends is looked for), while the workers parse
+        and build groups of them; committed in order. Nothing is left to read in order."""
+        assert self.pool is not None
+        window: deque[tuple[int, Future[PieceResult]]] = deque()
+        group: list[tuple[int, int, bytes]] = []
+        size = 0
+        for index, (line, data) in enumerate(mbox_messages(self.file), start=1):
+            if index <= self.checkpoint:
+                continue  # committed by an earlier, interrupted run
+            group.append((line, index, data))
+            size += len(data)
+            if len(group) >= self.batch_size or size >= PIECE_MAX:
+                base = group[0][1] - 1
+                window.append((base, self.pool.submit(build_messages, group, base)))
+                group, size = [], 0
+                if len(window) > self.workers:
+                    base, future = window.popleft()
+                    self._give(future.result(), base)
+        if group:
+            base = group[0][1] - 1
+            window.append((base, self.pool.submit(build_messages, group, base)))
+        while window:
+            base, future = window.popleft()
+            self._give(future.result(), base)
+        return iter(())
+
+    def _give(self, result: PieceResult, seq: int) -> int:
+        """Give the writer what a worker built of the rows after the first `seq`; the rows counted after it."""
         places, prepared, quarantined, count = result
         if count == 0 or seq + count <= self.checkpoint:
             return seq + count  # committed by an earlier, interrupted run
@@ -640,20 +708,7 @@ class _FileIngest:
 
     def _job(self, item: Item) -> Job:
         if item.fields is not None:
-            values: dict[str, Any] = dict(item.fields)
-            extra = values.pop("extra", None)
-            passthrough = {k: values.pop(k) for k in list(values) if k not in _CANONICAL_INPUT}
-            record_type = item.record_type or "contact"
-            return (
-                -1,
-                {
-                    "values": values,
-                    "record_type": record_type,
-                    "extra": extra,
-                    "passthrough": passthrough,
-                    "raw": item.raw or {},
-                },
-            )
+            return _structured_job(item)
         return (self.plan_no, item.raw or {})
 
     def _plan_recipe(self) -> Plan:

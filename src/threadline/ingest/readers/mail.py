@@ -25,7 +25,7 @@ _MBOX_FROM = re.compile(rb"^From \S*")
 Finder = Callable[[str], tuple[list[str], list[str]]]
 
 
-def _mbox_messages(file: SeizedFile) -> Iterator[tuple[int, bytes]]:
+def mbox_messages(file: SeizedFile) -> Iterator[tuple[int, bytes]]:
     """(line number of the 'From ' line, message bytes) for each message, reading line by line."""
     current: list[bytes] = []
     start = 0
@@ -182,7 +182,7 @@ def message_items(seq: int, line: int, index: int, data: bytes, find: Finder) ->
 
 
 def read_mbox(file: SeizedFile, find: Finder) -> Iterator[Item]:
-    for index, (line, data) in enumerate(_mbox_messages(file), start=1):
+    for index, (line, data) in enumerate(mbox_messages(file), start=1):
         yield message_items(index, line, index, data, find)
 
 
