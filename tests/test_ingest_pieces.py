@@ -246,3 +246,20 @@ def test_mbox_messages_parsed_by_the_workers_are_written_as_when_read_in_order(
     assert f.status == "resumed"
     assert (f.rows, f.records, f.quarantined) == (serial.files[0].rows, serial.files[0].records, 6)
     assert _written(store, serial.seizure_id) == _written(store, resumed.seizure_id)
+
+
+def test_a_stray_quote_in_the_first_piece_reads_the_whole_file_in_order(store: Store, tmp_path: Path) -> None:
+    """The first piece holds the header: read in order from it again, the header is not a row and the date
+    order warning is given once."""
+    rows = ["name,country,date of birth", 'Ann "Nan Example,GB,03/04/1980']
+    rows += [f"Us Person{i},US,{(i % 12) + 1:02d}/25/1980" for i in range(30)]
+    rows += [f"De Person{i},DE,25/{(i % 12) + 1:02d}/1980" for i in range(30)]
+    data = ("\n".join(rows) + "\n").encode()
+    for name in ("serial", "pieces"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "people.csv").write_bytes(data)
+    serial = pipeline.ingest(store, tmp_path / "serial", operation="serial", parallel_min_bytes=1 << 40)
+    pieces = pipeline.ingest(store, tmp_path / "pieces", operation="pieces", batch_size=5, parallel_min_bytes=0)
+    assert serial.files[0].warnings == pieces.files[0].warnings and len(pieces.files[0].warnings) == 1
+    assert pieces.files[0].rows == 61
+    assert _written(store, serial.seizure_id) == _written(store, pieces.seizure_id)

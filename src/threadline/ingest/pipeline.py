@@ -514,11 +514,12 @@ class _FileIngest:
             # A column whose order is mixed (a customer list spanning countries) is read record by record,
             # by the record's country; see records.build_fields.
             self.date_orders[name] = None if ambiguous else order
-            if ambiguous and self.pending:
-                self.report.warnings.append(
-                    f"{name}: day/month order is not the same throughout; each date that fits both is read by "
-                    f"its record's country (month first for the US) or flagged {name}_ambiguous"
-                )
+            warning = (
+                f"{name}: day/month order is not the same throughout; each date that fits both is read by "
+                f"its record's country (month first for the US) or flagged {name}_ambiguous"
+            )
+            if ambiguous and self.pending and warning not in self.report.warnings:  # once, if read twice
+                self.report.warnings.append(warning)
         self.plan_no += 1  # the recipe now carries the decided date orders
 
     # -- reading in pieces --------------------------------------------------------------------------------
