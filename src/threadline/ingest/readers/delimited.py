@@ -80,7 +80,7 @@ def read_rows(
             reason = str(exc)
             if "field larger than field limit" in reason:
                 reason = f"a field is longer than {MAX_FIELD} bytes; not a record (check the file)"
-            yield Item(seq, line, str(line), raw_text=printable(text, encoding), error=f"unreadable row: {reason}")
+            yield _unreadable(seq, line, text, encoding, f"unreadable row: {reason}")
             continue
         line = consumed + 1
         text = taken[0] if len(taken) == 1 else "".join(taken)
@@ -100,13 +100,7 @@ def read_rows(
         if len(fields) > width and not "".join(fields[width:]).strip():
             fields = fields[:width]  # trailing delimiters only
         if len(fields) != width:
-            yield Item(
-                seq,
-                line,
-                str(line),
-                raw_text=printable(text, encoding),
-                error=f"{len(fields)} fields where the header has {width}",
-            )
+            yield _unreadable(seq, line, text, encoding, f"{len(fields)} fields where the header has {width}")
             continue
         if not text.isascii() and has_undecodable(text):
             bad = (
@@ -114,18 +108,18 @@ def read_rows(
                 if any(has_undecodable(f) for f in fields)
                 else "(quoting)"
             )
-            yield Item(
-                seq,
-                line,
-                str(line),
-                raw_text=printable(text, encoding),
-                error=f"bytes that are not valid {encoding} in column {bad!r} (the file mixes encodings?)",
-            )
+            reason = f"bytes that are not valid {encoding} in column {bad!r} (the file mixes encodings?)"
+            yield _unreadable(seq, line, text, encoding, reason)
             continue
         if "\x00" in text:
-            yield Item(seq, line, str(line), raw_text=printable(text, encoding), error="NUL byte inside the row")
+            yield _unreadable(seq, line, text, encoding, "NUL byte inside the row")
             continue
         yield Item(seq, line, str(line), raw=dict(zip(header, fields, strict=True)))
+
+
+def _unreadable(seq: int, line: int, text: str, encoding: str, reason: str) -> Item:
+    """A row to quarantine: its text as read (undecodable bytes shown as \\xNN) and why."""
+    return Item(seq, line, str(line), raw_text=printable(text, encoding), error=reason)
 
 
 @lru_cache(maxsize=8)
