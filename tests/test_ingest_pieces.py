@@ -16,7 +16,7 @@ from sqlalchemy import select
 from threadline.core.db import Store
 from threadline.ingest import pipeline
 from threadline.ingest.items import ESCAPE, Header, Item
-from threadline.ingest.pieces import Uncut, can_cut, cut, lines, row_end
+from threadline.ingest.pieces import Piece, Uncut, can_cut, cut, lines, row_end
 from threadline.ingest.readers.delimited import IrregularQuoting, read_rows
 from threadline.model import QuarantinedRow, SourceFile, SourceRecord
 
@@ -35,7 +35,8 @@ def _key(element: Header | Item) -> tuple[Any, ...]:
 
 def _in_pieces(data: bytes, size: int) -> tuple[list[tuple[Any, ...]], bool]:
     """What the pipeline does: pieces read on their own (the first finds the header, the others are given it),
-    and from the first piece that is not regular (or where the file cannot be cut), one reader in order."""
+    and from the first piece that is not regular (or where the file cannot be cut), one reader in order; from the
+    header when the first piece holds only blank lines."""
     out: list[tuple[Any, ...]] = []
     header: list[str] | None = None
     seq = 0
@@ -59,6 +60,9 @@ def _in_pieces(data: bytes, size: int) -> tuple[list[tuple[Any, ...]], bool]:
                         found.append((seq + e.seq, *_key(e)[1:]))
             except IrregularQuoting:
                 restart = (piece.start, piece.line)
+                break
+            if header is None:  # blank lines fill the first piece
+                restart = (0, 0)
                 break
             out.extend(found)
             seq = max([seq] + [f[0] for f in found if f[0] != "header"])
@@ -107,8 +111,11 @@ _FIELD = st.text(alphabet='ab ,"\n\r\u00e9', max_size=8)
     ending=st.sampled_from(["\n", "\r\n"]),
     size=st.integers(1, 64),
     quoted=st.booleans(),
+    blanks=st.lists(st.sampled_from(["", ",,,", " "]), max_size=6),
 )
-def test_pieces_read_what_one_reader_reads(rows: list[list[str]], ending: str, size: int, quoted: bool) -> None:
+def test_pieces_read_what_one_reader_reads(
+    rows: list[list[str]], ending: str, size: int, quoted: bool, blanks: list[str]
+) -> None:
     """Rows written raw (stray quotes, bare newlines: broken files) or quoted as a CSV writer would."""
     out = []
     for row in rows:
@@ -116,9 +123,25 @@ def test_pieces_read_what_one_reader_reads(rows: list[list[str]], ending: str, s
             out.append(",".join(f'"{f.replace(chr(34), chr(34) * 2)}"' if set(f) & set(',"\n\r') else f for f in row))
         else:
             out.append(",".join(row))
-    data = ("id,name,note,x" + ending + ending.join(out) + ending).encode("utf-8")
-    pieces, _ = _in_pieces(data, size)
-    assert pieces == _serial(data)
+    data = "".join(b + ending for b in blanks) + "id,name,note,x" + ending + ending.join(out) + ending
+    pieces, _ = _in_pieces(data.encode("utf-8"), size)
+    assert pieces == _serial(data.encode("utf-8"))
+
+
+def test_a_piece_ending_in_an_incomplete_character_is_read_in_order() -> None:
+    """Decoded alone, an incomplete GB18030 or EUC-KR character just before the cut swallows the line ending
+    that the reader in order keeps: such a piece is not built."""
+    plans: dict[int, Any] = {1: ({"full_name": ["name"]}, ["x"], "customer", None, {})}
+    for codec, data in (("gb18030", b"1,caf\xe91\n"), ("euc_kr", b"1,\xa4\xd4,a\n")):
+        assert pipeline.build_piece(Piece(10, 1, data), codec, ",", ["id", "name", "x"], 1, plans) is None
+    built = pipeline.build_piece(Piece(10, 1, b"1,caf\xe9\xa1,a\n"), "gb18030", ",", ["id", "name", "x"], 1, plans)
+    assert built is not None and built[3] == 1
+
+
+def test_a_first_piece_of_blank_lines_reads_the_whole_file_in_order() -> None:
+    plans: dict[int, Any] = {1: ({"full_name": ["name"]}, [], "customer", None, {})}
+    assert pipeline.build_piece(Piece(0, 0, b",,\n\n,,\n"), "utf-8", ",", None, 1, plans) is None
+    assert pipeline.build_piece(Piece(0, 0, b",,\nid,name\n1,Ann\n"), "utf-8", ",", None, 1, plans) is not None
 
 
 @settings(max_examples=200, deadline=None)
@@ -262,4 +285,17 @@ def test_a_stray_quote_in_the_first_piece_reads_the_whole_file_in_order(store: S
     pieces = pipeline.ingest(store, tmp_path / "pieces", operation="pieces", batch_size=5, parallel_min_bytes=0)
     assert serial.files[0].warnings == pieces.files[0].warnings and len(pieces.files[0].warnings) == 1
     assert pieces.files[0].rows == 61
+    assert _written(store, serial.seizure_id) == _written(store, pieces.seizure_id)
+
+
+def test_blank_lines_before_the_header_longer_than_a_piece(store: Store, tmp_path: Path) -> None:
+    """The header is not in the first piece: the file is read in order, and the header is not a row."""
+    rows = b"".join(f"{i},P {i},p{i}@example.com,{i}\n".encode() for i in range(39))
+    data = b",,,\n" * 80 + b"id,name,email,n\n" + rows
+    for name in ("serial", "pieces"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "people.csv").write_bytes(data)
+    serial = pipeline.ingest(store, tmp_path / "serial", operation="serial", parallel_min_bytes=1 << 40)
+    pieces = pipeline.ingest(store, tmp_path / "pieces", operation="pieces", batch_size=4, parallel_min_bytes=0)
+    assert (pieces.files[0].rows, pieces.files[0].records) == (39, 39)
     assert _written(store, serial.seizure_id) == _written(store, pieces.seizure_id)

@@ -233,16 +233,22 @@ def build_piece(
 ) -> PieceResult | None:
     """Decode, parse and build a piece of a delimited file, as the serial reader would (row numbers from the
     piece's first line, row sequence numbers counted from 1 within it). The first piece holds the header
-    (`header` None), the others are given it."""
+    (`header` None), the others are given it. None: read the file in order from this piece instead."""
     codec = encoding if piece.start == 0 or encoding.replace("_", "-").lower() != "utf-8-sig" else "utf-8"
     text = piece.data.decode(codec, errors=ESCAPE)
+    if piece.data.endswith(b"\n") and not text.endswith("\n"):
+        # An incomplete character just before the cut (EUC, GB18030) took the line ending into its error, where
+        # the reader in order, seeing the bytes after it, keeps the line ending.
+        return None
     places: list[tuple[int, int, str]] = []
     jobs: list[Job] = []
     quarantined: list[tuple[int, int, str, str | None, str]] = []
     count = 0
+    found_header = header is not None
     try:
         for element in read_rows(lines(text), encoding, delimiter, header=header, line=piece.line, regular=True):
             if isinstance(element, Header):
+                found_header = True
                 continue
             count = element.seq
             if element.error is not None:
@@ -252,6 +258,8 @@ def build_piece(
                 jobs.append((plan_no, element.raw or {}))
     except IrregularQuoting:
         return None
+    if not found_header:
+        return None  # blank lines fill the first piece: the header is in a later one
     return places, build_jobs(plans, jobs), quarantined, count
 
 
@@ -514,12 +522,11 @@ class _FileIngest:
             # A column whose order is mixed (a customer list spanning countries) is read record by record,
             # by the record's country; see records.build_fields.
             self.date_orders[name] = None if ambiguous else order
-            warning = (
-                f"{name}: day/month order is not the same throughout; each date that fits both is read by "
-                f"its record's country (month first for the US) or flagged {name}_ambiguous"
-            )
-            if ambiguous and self.pending and warning not in self.report.warnings:  # once, if read twice
-                self.report.warnings.append(warning)
+            if ambiguous and self.pending:
+                self.report.warnings.append(
+                    f"{name}: day/month order is not the same throughout; each date that fits both is read by "
+                    f"its record's country (month first for the US) or flagged {name}_ambiguous"
+                )
         self.plan_no += 1  # the recipe now carries the decided date orders
 
     # -- reading in pieces --------------------------------------------------------------------------------
@@ -532,6 +539,7 @@ class _FileIngest:
         first = next(elements, None)
         if not isinstance(first, Header):
             return elements if first is None else itertools.chain((first,), elements)
+        warned = len(self.report.warnings)
         self._start_table(first)
         if self.media is not None:
             return elements
@@ -548,39 +556,10 @@ class _FileIngest:
         if close is not None:
             close()
         header = first.columns
-        plans = {self.plan_no: self._plan_recipe()}
-        encoding = self.encoding.name
-        delimiter = self.delimiter or ","
-        assert self.pool is not None
         window: deque[tuple[Piece, Future[PieceResult | None]]] = deque()
-        seq = 0
         try:
-            with self.file.open() as handle:
-                try:
-                    for piece in cut(handle, self.piece_size):
-                        window.append(
-                            (
-                                piece,
-                                self.pool.submit(
-                                    build_piece,
-                                    piece,
-                                    encoding,
-                                    delimiter,
-                                    None if piece.start == 0 else header,
-                                    self.plan_no,
-                                    plans,
-                                ),
-                            )
-                        )
-                        if len(window) > self.workers:
-                            seq = self._hand_over(*window.popleft(), seq)
-                    while window:
-                        seq = self._hand_over(*window.popleft(), seq)
-                    return iter(())
-                except Uncut as uncut:
-                    while window:
-                        seq = self._hand_over(*window.popleft(), seq)
-                    raise _Restart(uncut.start, uncut.line, seq) from None
+            self._cut(header, window)
+            return iter(())
         except _Restart as restart:
             for _, future in window:
                 future.cancel()
@@ -588,16 +567,48 @@ class _FileIngest:
                 if not future.cancelled():
                     future.exception()  # wait: a piece still being built is not written
             if restart.start == 0:
+                del self.report.warnings[warned:]  # the date vote is taken again
                 return self.items()  # from the header again, as if never cut
             return read_delimited(
                 self.file,
-                encoding,
-                delimiter,
+                self.encoding.name,
+                self.delimiter or ",",
                 start=restart.start,
                 header=header,
                 line=restart.line,
                 seq=restart.seq,
             )
+        finally:
+            for _, future in window:
+                future.cancel()  # after an error: pieces not yet started are not built
+
+    def _cut(self, header: list[str], window: deque[tuple[Piece, Future[PieceResult | None]]]) -> None:
+        """Cut the file, have the workers build the pieces (a few ahead, in `window`) and hand them over in
+        order. Raises _Restart where the file must be read in order."""
+        assert self.pool is not None
+        plans = {self.plan_no: self._plan_recipe()}
+        seq = 0
+        with self.file.open() as handle:
+            try:
+                for piece in cut(handle, self.piece_size):
+                    future = self.pool.submit(
+                        build_piece,
+                        piece,
+                        self.encoding.name,
+                        self.delimiter or ",",
+                        None if piece.start == 0 else header,
+                        self.plan_no,
+                        plans,
+                    )
+                    window.append((piece, future))
+                    if len(window) > self.workers:
+                        seq = self._hand_over(*window.popleft(), seq)
+            except Uncut as uncut:
+                while window:
+                    seq = self._hand_over(*window.popleft(), seq)
+                raise _Restart(uncut.start, uncut.line, seq) from None
+        while window:
+            seq = self._hand_over(*window.popleft(), seq)
 
     def _hand_over(self, piece: Piece, future: Future[PieceResult | None], seq: int) -> int:
         """Give the writer a built piece whose rows follow `seq` rows; the rows counted after it."""
@@ -613,24 +624,28 @@ class _FileIngest:
         window: deque[tuple[int, Future[PieceResult]]] = deque()
         group: list[tuple[int, int, bytes]] = []
         size = 0
-        for index, (line, data) in enumerate(mbox_messages(self.file), start=1):
-            if index <= self.checkpoint:
-                continue  # committed by an earlier, interrupted run
-            group.append((line, index, data))
-            size += len(data)
-            if len(group) >= self.batch_size or size >= PIECE_MAX:
+        try:
+            for index, (line, data) in enumerate(mbox_messages(self.file), start=1):
+                if index <= self.checkpoint:
+                    continue  # committed by an earlier, interrupted run
+                group.append((line, index, data))
+                size += len(data)
+                if len(group) >= self.batch_size or size >= PIECE_MAX:
+                    base = group[0][1] - 1
+                    window.append((base, self.pool.submit(build_messages, group, base)))
+                    group, size = [], 0
+                    if len(window) > self.workers:
+                        base, future = window.popleft()
+                        self._give(future.result(), base)
+            if group:
                 base = group[0][1] - 1
                 window.append((base, self.pool.submit(build_messages, group, base)))
-                group, size = [], 0
-                if len(window) > self.workers:
-                    base, future = window.popleft()
-                    self._give(future.result(), base)
-        if group:
-            base = group[0][1] - 1
-            window.append((base, self.pool.submit(build_messages, group, base)))
-        while window:
-            base, future = window.popleft()
-            self._give(future.result(), base)
+            while window:
+                base, future = window.popleft()
+                self._give(future.result(), base)
+        finally:
+            for _, future in window:
+                future.cancel()  # after an error: groups not yet started are not built
         return iter(())
 
     def _give(self, result: PieceResult, seq: int) -> int:
@@ -733,8 +748,7 @@ class _FileIngest:
         self.writer.put(block)
 
     def _finish(self) -> None:
-        if self.batch.units:
-            self._dispatch(self.batch)
+        self._dispatch(self.batch)
         self.batch = _Batch()
 
     def _mark_done(self) -> None:
@@ -956,6 +970,7 @@ def _start_worker(store: Store) -> None:
     """In a forked worker: drop the parent's pooled connections without closing them (they are the parent's),
     collect garbage rarely (see _fewer_collections), and leave when the ingest that started it is gone."""
     store.engine.dispose(close=False)
+    gc.enable()  # the ingest forked it with the collector off (see _fewer_collections)
     gc.freeze()
     gc.set_threshold(_GC_YOUNG, *gc.get_threshold()[1:])
     threading.Thread(target=_leave_with_parent, args=(os.getppid(),), name="parent-watch", daemon=True).start()
